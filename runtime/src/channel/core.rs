@@ -1,0 +1,451 @@
+//! The untyped core of a named channel: one queue of values and two queues of waiting parties.
+//!
+//! # State
+//!
+//! - `buffer`: values sent and not yet received, at most `cap` of them — plus, past the cap,
+//!   values handed back by cancelled receivers (they go to the front, so FIFO holds);
+//! - `senders`: parties blocked in `send`, oldest first, each still holding its value;
+//! - `receivers`: parties blocked in `recv`, oldest first.
+//!
+//! Invariants (checked by the tests and the loom models): `senders` and `receivers` are never
+//! both non-empty; `receivers` non-empty implies `buffer` empty; `senders` non-empty implies the
+//! buffer is full. A rendezvous channel is the case `cap == 0`: a send completes only when a
+//! receiver takes the value.
+//!
+//! A party is a task (parked in its [`TaskShared`] cell, see `task::cell`) or an external future
+//! (an [`ExtSlot`]). Matching takes the party out of its cell or slot; a party that is gone
+//! (withdrawn by a freezer, or a dropped future) is skipped, so a value is delivered to exactly
+//! one live party or stays in the channel.
+//!
+//! Lock order: the channel's lock, then a task cell's or an external slot's lock.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::task::{Context, Poll, Waker};
+
+use crate::error::ChannelError;
+use crate::sync::{Arc, Mutex};
+use crate::task::RequestKind;
+use crate::task::{Response, ResponseKind, Task, TaskShared};
+use crate::value::Value;
+
+/// What makes two channels the same: name, element type fingerprint and capacity.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ChannelId {
+    pub(crate) name: Arc<str>,
+    /// Fingerprint of the element type (see `channel::type_fingerprint`).
+    pub(crate) ty: u64,
+    /// 0 for a rendezvous channel.
+    pub(crate) cap: usize,
+}
+
+impl fmt::Debug for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?}(type {:016x}, capacity {})",
+            self.name, self.ty, self.cap
+        )
+    }
+}
+
+/// A waiting party.
+pub(crate) enum Waiter {
+    Task(Arc<TaskShared>),
+    Ext(Arc<ExtSlot>),
+}
+
+/// The rendezvous point of an external (non-task) future waiting on a channel.
+#[derive(Default)]
+pub(crate) struct ExtSlot {
+    state: Mutex<ExtState>,
+}
+
+#[derive(Default)]
+struct ExtState {
+    /// A sender's value until a receiver takes it; a receiver's value once delivered.
+    value: Option<Value>,
+    /// Set once the operation completed.
+    done: Option<Result<(), ChannelError>>,
+    waker: Option<Waker>,
+    /// The future was dropped before completion: skip this party.
+    cancelled: bool,
+}
+
+/// An external future's registration with a channel; drop it through [`ChanCore::cancel_ext`].
+#[derive(Default)]
+pub(crate) struct ExtReg {
+    slot: Option<Arc<ExtSlot>>,
+}
+
+/// The channel core.
+pub(crate) struct ChanCore {
+    id: ChannelId,
+    state: Mutex<ChanState>,
+}
+
+#[derive(Default)]
+struct ChanState {
+    buffer: VecDeque<Value>,
+    senders: VecDeque<Waiter>,
+    receivers: VecDeque<Waiter>,
+    closed: bool,
+}
+
+fn respond(task: Box<Task>, kind: ResponseKind) {
+    task.complete(Response(kind));
+}
+
+impl ChanState {
+    /// Hands `v` to the oldest live waiting receiver, or gives it back.
+    fn deliver(&mut self, v: Value) -> Result<(), Value> {
+        while let Some(w) = self.receivers.pop_front() {
+            match w {
+                Waiter::Task(shared) => {
+                    if let Some(task) = shared.unpark() {
+                        respond(task, ResponseKind::Value(v));
+                        return Ok(());
+                    }
+                }
+                Waiter::Ext(slot) => {
+                    let mut s = slot.state.lock();
+                    if !s.cancelled && s.done.is_none() {
+                        s.value = Some(v);
+                        s.done = Some(Ok(()));
+                        if let Some(w) = s.waker.take() {
+                            w.wake();
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(v)
+    }
+
+    /// Takes the value of the oldest live waiting sender, completing its send.
+    fn take_from_sender(&mut self) -> Option<Value> {
+        while let Some(w) = self.senders.pop_front() {
+            match w {
+                Waiter::Task(shared) => {
+                    if let Some(mut task) = shared.unpark() {
+                        let value = match task.pending.as_mut() {
+                            Some(RequestKind::Send { value, .. }) => value.take(),
+                            _ => None,
+                        };
+                        respond(task, ResponseKind::Unit);
+                        if value.is_some() {
+                            return value;
+                        }
+                    }
+                }
+                Waiter::Ext(slot) => {
+                    let mut s = slot.state.lock();
+                    if !s.cancelled && s.done.is_none() {
+                        s.done = Some(Ok(()));
+                        let v = s.value.take();
+                        if let Some(w) = s.waker.take() {
+                            w.wake();
+                        }
+                        if v.is_some() {
+                            return v;
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The next value for a receiver, if one is available without waiting.
+    fn take_value(&mut self, cap: usize) -> Option<Value> {
+        if let Some(v) = self.buffer.pop_front() {
+            if self.buffer.len() < cap {
+                if let Some(next) = self.take_from_sender() {
+                    self.buffer.push_back(next);
+                }
+            }
+            return Some(v);
+        }
+        self.take_from_sender()
+    }
+
+    /// Offers `v` without waiting: to a receiver, else to the buffer; gives it back when full.
+    fn offer(&mut self, v: Value, cap: usize) -> Result<(), Value> {
+        let v = match self.deliver(v) {
+            Ok(()) => return Ok(()),
+            Err(v) => v,
+        };
+        if self.buffer.len() < cap {
+            self.buffer.push_back(v);
+            Ok(())
+        } else {
+            Err(v)
+        }
+    }
+}
+
+impl ChanCore {
+    pub(crate) fn new(id: ChannelId) -> Arc<ChanCore> {
+        Arc::new(ChanCore {
+            id,
+            state: Mutex::new(ChanState::default()),
+        })
+    }
+
+    pub(crate) fn id(&self) -> &ChannelId {
+        &self.id
+    }
+
+    // ---- tasks -------------------------------------------------------------------------------
+
+    /// Performs a task's pending `Send`. Returns the task when the send completed (or failed)
+    /// at once, with its response set; `None` when the task was parked.
+    #[inline]
+    pub(crate) fn send_task(&self, mut task: Box<Task>) -> Option<Box<Task>> {
+        let mut st = self.state.lock();
+        let value = match task.pending.as_mut() {
+            Some(RequestKind::Send { value, .. }) => value.take(),
+            _ => None,
+        };
+        let Some(value) = value else {
+            // A send whose value is gone has already been delivered: complete it.
+            task.pending = None;
+            task.response = Some(Response(ResponseKind::Unit));
+            return Some(task);
+        };
+        if st.closed {
+            task.pending = None;
+            task.response = Some(Response(ResponseKind::Channel(
+                ChannelError::Closed,
+                Some(value),
+            )));
+            return Some(task);
+        }
+        match st.offer(value, self.id.cap) {
+            Ok(()) => {
+                task.pending = None;
+                task.response = Some(Response(ResponseKind::Unit));
+                Some(task)
+            }
+            Err(value) => {
+                if let Some(RequestKind::Send { value: slot, .. }) = task.pending.as_mut() {
+                    *slot = Some(value);
+                }
+                st.senders.push_back(Waiter::Task(TaskShared::park(task)));
+                None
+            }
+        }
+    }
+
+    /// Performs a task's pending `Recv`; like [`send_task`](Self::send_task).
+    #[inline]
+    pub(crate) fn recv_task(&self, mut task: Box<Task>) -> Option<Box<Task>> {
+        let mut st = self.state.lock();
+        let kind = if let Some(v) = st.take_value(self.id.cap) {
+            ResponseKind::Value(v)
+        } else if st.closed {
+            ResponseKind::Channel(ChannelError::Closed, None)
+        } else {
+            st.receivers.push_back(Waiter::Task(TaskShared::park(task)));
+            return None;
+        };
+        task.pending = None;
+        task.response = Some(Response(kind));
+        Some(task)
+    }
+
+    /// Removes a withdrawn task's (stale) entries from the wait queues.
+    pub(crate) fn withdraw(&self, shared: &Arc<TaskShared>) {
+        let mut st = self.state.lock();
+        let keep = |w: &Waiter| !matches!(w, Waiter::Task(s) if Arc::ptr_eq(s, shared));
+        st.senders.retain(keep);
+        st.receivers.retain(keep);
+    }
+
+    // ---- external futures --------------------------------------------------------------------
+
+    /// Polls an external send of `value` (taken on the first poll).
+    ///
+    /// On failure the value is handed back with the error.
+    pub(crate) fn poll_send_ext(
+        &self,
+        reg: &mut ExtReg,
+        value: &mut Option<Value>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), (ChannelError, Option<Value>)>> {
+        if let Some(slot) = &reg.slot {
+            let mut s = slot.state.lock();
+            return match s.done.take() {
+                Some(Ok(())) => Poll::Ready(Ok(())),
+                Some(Err(e)) => Poll::Ready(Err((e, s.value.take()))),
+                None => {
+                    s.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            };
+        }
+        let Some(v) = value.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut st = self.state.lock();
+        if st.closed {
+            return Poll::Ready(Err((ChannelError::Closed, Some(v))));
+        }
+        match st.offer(v, self.id.cap) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(v) => {
+                let slot = Arc::new(ExtSlot::default());
+                {
+                    let mut s = slot.state.lock();
+                    s.value = Some(v);
+                    s.waker = Some(cx.waker().clone());
+                }
+                st.senders.push_back(Waiter::Ext(Arc::clone(&slot)));
+                reg.slot = Some(slot);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Polls an external receive.
+    pub(crate) fn poll_recv_ext(
+        &self,
+        reg: &mut ExtReg,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Value, ChannelError>> {
+        if let Some(slot) = &reg.slot {
+            let mut s = slot.state.lock();
+            return match s.done.take() {
+                Some(Ok(())) => match s.value.take() {
+                    Some(v) => Poll::Ready(Ok(v)),
+                    None => Poll::Ready(Err(ChannelError::Closed)),
+                },
+                Some(Err(e)) => Poll::Ready(Err(e)),
+                None => {
+                    s.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            };
+        }
+        let mut st = self.state.lock();
+        if let Some(v) = st.take_value(self.id.cap) {
+            return Poll::Ready(Ok(v));
+        }
+        if st.closed {
+            return Poll::Ready(Err(ChannelError::Closed));
+        }
+        let slot = Arc::new(ExtSlot::default());
+        slot.state.lock().waker = Some(cx.waker().clone());
+        st.receivers.push_back(Waiter::Ext(Arc::clone(&slot)));
+        reg.slot = Some(slot);
+        Poll::Pending
+    }
+
+    /// Cancels an external registration (its future was dropped). A value delivered to a
+    /// receiver that never read it goes back to the front of the channel; a sender's value that
+    /// no receiver took is dropped, unsent.
+    pub(crate) fn cancel_ext(&self, reg: &mut ExtReg) {
+        let Some(slot) = reg.slot.take() else { return };
+        let mut st = self.state.lock();
+        let mut s = slot.state.lock();
+        match s.done {
+            None => {
+                s.cancelled = true;
+                s.value = None;
+                drop(s);
+                st.senders
+                    .retain(|w| !matches!(w, Waiter::Ext(x) if Arc::ptr_eq(x, &slot)));
+                st.receivers
+                    .retain(|w| !matches!(w, Waiter::Ext(x) if Arc::ptr_eq(x, &slot)));
+            }
+            Some(Ok(())) => {
+                // A receiver that was handed a value and dropped before reading it.
+                if let Some(v) = s.value.take() {
+                    drop(s);
+                    if let Err(v) = st.deliver(v) {
+                        st.buffer.push_front(v);
+                    }
+                }
+            }
+            Some(Err(_)) => {}
+        }
+    }
+
+    // ---- control -----------------------------------------------------------------------------
+
+    /// Closes the channel: every waiting receiver gets [`ChannelError::Closed`], every waiting
+    /// sender gets its value back. Buffered values stay receivable.
+    pub(crate) fn close(&self) {
+        let mut st = self.state.lock();
+        st.closed = true;
+        let receivers = std::mem::take(&mut st.receivers);
+        let senders = std::mem::take(&mut st.senders);
+        for w in receivers {
+            match w {
+                Waiter::Task(shared) => {
+                    if let Some(task) = shared.unpark() {
+                        respond(task, ResponseKind::Channel(ChannelError::Closed, None));
+                    }
+                }
+                Waiter::Ext(slot) => Self::fail_ext(&slot),
+            }
+        }
+        for w in senders {
+            match w {
+                Waiter::Task(shared) => {
+                    if let Some(mut task) = shared.unpark() {
+                        let value = match task.pending.as_mut() {
+                            Some(RequestKind::Send { value, .. }) => value.take(),
+                            _ => None,
+                        };
+                        respond(task, ResponseKind::Channel(ChannelError::Closed, value));
+                    }
+                }
+                Waiter::Ext(slot) => Self::fail_ext(&slot),
+            }
+        }
+    }
+
+    fn fail_ext(slot: &ExtSlot) {
+        let mut s = slot.state.lock();
+        if !s.cancelled && s.done.is_none() {
+            s.done = Some(Err(ChannelError::Closed));
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Whether [`close`](Self::close) has been called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
+    /// Senders waiting minus receivers waiting (Stackless' `balance`).
+    pub(crate) fn balance(&self) -> isize {
+        let st = self.state.lock();
+        st.senders.len() as isize - st.receivers.len() as isize
+    }
+
+    /// Values buffered and not yet received.
+    pub(crate) fn len(&self) -> usize {
+        self.state.lock().buffer.len()
+    }
+
+    /// Drops every waiting task (the node is shutting down); their joiners see a cancel.
+    #[expect(clippy::vec_box, reason = "tasks move between owners as boxes")]
+    pub(crate) fn drain_tasks(&self) -> Vec<Box<Task>> {
+        let mut st = self.state.lock();
+        let mut out = Vec::new();
+        let senders = std::mem::take(&mut st.senders);
+        let receivers = std::mem::take(&mut st.receivers);
+        for w in senders.into_iter().chain(receivers) {
+            match w {
+                Waiter::Task(shared) => out.extend(shared.unpark()),
+                Waiter::Ext(slot) => Self::fail_ext(&slot),
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,436 @@
+//! The executor: worker threads that resume tasks and perform their requests.
+//!
+//! # Design
+//!
+//! - One OS thread per worker (default: the number of available cores). Each owns a private
+//!   run queue ([`queue`]) that it pushes to and pops from without atomics; channel operations
+//!   performed on a worker schedule the tasks they wake onto that worker's private queue, so a
+//!   hand-off between two tasks stays on one core.
+//! - Tasks woken from other threads go through the injector; idle workers park ([`park`]) and
+//!   are woken when work is injected or shared. A busy worker shares half of its queue when
+//!   it sees idle workers; idle workers steal half of a shared queue.
+//! - Running a task means: resume its top frame with its response; perform the request it
+//!   suspends with; repeat while the request completes at once (up to a budget, then the task
+//!   goes to the back of the queue). A request that must wait parks the task in its cell.
+//! - Before each resume the worker checks the task's freeze flag; a flagged task goes to its
+//!   cell for the freezer instead of running.
+//! - A panic inside a frame is caught and becomes the task's [`TaskReport`].
+
+pub(crate) mod park;
+pub(crate) mod queue;
+pub(crate) mod timer;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread::JoinHandle;
+
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use crate::task::{
+    Cx, FrameReport, FrameStep, JoinOutcome, PanicReport, RequestKind, Response, ResponseKind,
+    Task, TaskReport, TaskShared,
+};
+use park::{Idle, Parker};
+use queue::Shared;
+use timer::Timer;
+
+/// Where woken tasks go: implemented by the executor (and by fakes in the loom models).
+pub(crate) trait Schedule: Send + Sync {
+    /// Makes `task` runnable.
+    fn schedule(&self, task: Box<Task>);
+    /// The id of the node this scheduler belongs to (for reports).
+    fn node_name(&self) -> &str;
+    /// Removes a frozen task's entry from the timer, if it sleeps there.
+    fn withdraw_timer(&self, task: &Arc<TaskShared>);
+}
+
+/// How many consecutive steps a task may take before it goes to the back of the queue.
+const BUDGET: u32 = 128;
+/// Every this many tasks, a worker looks at the injector before its own queue (fairness).
+const INJECTOR_INTERVAL: u32 = 61;
+/// The most tasks taken from a shared queue at once.
+const STEAL_MAX: usize = 256;
+
+/// The state of one executor shared by its workers and by whoever schedules onto it.
+pub(crate) struct Executor {
+    id: usize,
+    node: Arc<str>,
+    injector: Shared<Box<Task>>,
+    stealable: Box<[Shared<Box<Task>>]>,
+    parkers: Box<[Parker]>,
+    idle: Idle,
+    pub(crate) timer: Timer,
+    shutdown: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Local {
+    exec: usize,
+    queue: VecDeque<Box<Task>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+impl Schedule for Executor {
+    #[inline]
+    fn schedule(&self, task: Box<Task>) {
+        let task = LOCAL.with(|l| match l.try_borrow_mut() {
+            Ok(mut l) => match l.as_mut() {
+                Some(local) if local.exec == self.id => {
+                    local.queue.push_back(task);
+                    None
+                }
+                _ => Some(task),
+            },
+            Err(_) => Some(task),
+        });
+        if let Some(task) = task {
+            self.inject(task);
+        }
+    }
+
+    fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    fn withdraw_timer(&self, task: &Arc<TaskShared>) {
+        self.timer.withdraw(task);
+    }
+}
+
+impl Executor {
+    /// Creates the executor and starts `workers` threads (and the timer thread).
+    /// `on_start` runs first on every thread (it sets the thread's current node).
+    pub(crate) fn start(
+        node: Arc<str>,
+        workers: usize,
+        on_start: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Arc<Executor>> {
+        static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let workers = workers.max(1);
+        let exec = Arc::new(Executor {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            node: Arc::clone(&node),
+            injector: Shared::default(),
+            stealable: (0..workers).map(|_| Shared::default()).collect(),
+            parkers: (0..workers).map(|_| Parker::default()).collect(),
+            idle: Idle::default(),
+            timer: Timer::default(),
+            shutdown: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+        });
+        let mut threads = Vec::with_capacity(workers + 1);
+        for index in 0..workers {
+            let e = Arc::clone(&exec);
+            let on_start = Arc::clone(&on_start);
+            let spawned = std::thread::Builder::new()
+                .name(format!("tern-{node}-w{index}"))
+                .spawn(move || {
+                    on_start();
+                    e.worker_main(index);
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(err) => {
+                    exec.threads.lock().extend(threads);
+                    exec.stop();
+                    return Err(err);
+                }
+            }
+        }
+        let e = Arc::clone(&exec);
+        let timer = std::thread::Builder::new()
+            .name(format!("tern-{node}-timer"))
+            .spawn(move || e.timer.run());
+        match timer {
+            Ok(t) => threads.push(t),
+            Err(err) => {
+                exec.threads.lock().extend(threads);
+                exec.stop();
+                return Err(err);
+            }
+        }
+        exec.threads.lock().extend(threads);
+        Ok(exec)
+    }
+
+    /// Number of worker threads.
+    pub(crate) fn workers(&self) -> usize {
+        self.parkers.len()
+    }
+
+    /// Schedules `task` from outside this executor's workers.
+    pub(crate) fn inject(&self, task: Box<Task>) {
+        if self.shutdown.load(Ordering::SeqCst) {
+            drop(task);
+            return;
+        }
+        self.injector.push(task);
+        self.wake_one();
+    }
+
+    fn wake_one(&self) {
+        if let Some(i) = self.idle.take_one() {
+            self.parkers[i].unpark();
+        }
+    }
+
+    /// Stops the workers and the timer, waits for their threads, and returns every task that
+    /// was still queued or asleep (the caller drops them, cancelling their joins).
+    #[expect(clippy::vec_box, reason = "tasks move between owners as boxes")]
+    pub(crate) fn stop(&self) -> Vec<Box<Task>> {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let mut left = self.timer.shutdown();
+        for i in self.idle.take_all() {
+            self.parkers[i].unpark();
+        }
+        for p in self.parkers.iter() {
+            p.unpark();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let me = std::thread::current().id();
+        for t in threads {
+            if t.thread().id() != me {
+                // A worker that panicked outside a task has nothing left to report.
+                t.join().ok();
+            }
+        }
+        left.extend(self.injector.drain());
+        for s in self.stealable.iter() {
+            left.extend(s.drain());
+        }
+        left
+    }
+
+    // ---- the worker loop ---------------------------------------------------------------------
+
+    fn worker_main(self: &Arc<Self>, index: usize) {
+        LOCAL.with(|l| {
+            *l.borrow_mut() = Some(Local {
+                exec: self.id,
+                queue: VecDeque::new(),
+            });
+        });
+        let mut tick: u32 = 0;
+        loop {
+            tick = tick.wrapping_add(1);
+            match self.next_task(index, tick) {
+                Some(task) => {
+                    self.run_task(task);
+                    self.maybe_share(index);
+                }
+                None => {
+                    if self.shutdown.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    self.park(index);
+                }
+            }
+        }
+        // Tasks still in the private queue are cancelled with the node.
+        let left = LOCAL.with(|l| l.borrow_mut().take().map(|l| l.queue).unwrap_or_default());
+        drop(left);
+    }
+
+    fn pop_local() -> Option<Box<Task>> {
+        LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|l| l.queue.pop_front()))
+    }
+
+    fn next_task(&self, index: usize, tick: u32) -> Option<Box<Task>> {
+        if self.shutdown.load(Ordering::Relaxed) {
+            return None;
+        }
+        if tick % INJECTOR_INTERVAL == 0 {
+            if let Some(t) = self.injector.pop() {
+                return Some(t);
+            }
+        }
+        if let Some(t) = Self::pop_local() {
+            return Some(t);
+        }
+        // Refill the private queue: injector, own shared queue, then the others'.
+        LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            let local = l.as_mut()?;
+            let q = &mut local.queue;
+            if self.injector.steal_half(q, STEAL_MAX) == 0
+                && self.stealable[index].steal_half(q, STEAL_MAX) == 0
+            {
+                let n = self.stealable.len();
+                for k in 1..n {
+                    if self.stealable[(index + k) % n].steal_half(q, STEAL_MAX) > 0 {
+                        break;
+                    }
+                }
+            }
+            q.pop_front()
+        })
+    }
+
+    /// Shares half of the private queue when other workers are idle.
+    #[inline]
+    fn maybe_share(&self, index: usize) {
+        if self.idle.count() == 0 {
+            return;
+        }
+        let shared = LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            let local = l.as_mut()?;
+            let len = local.queue.len();
+            if len < 2 {
+                return None;
+            }
+            let batch: Vec<_> = local.queue.drain(len / 2..).collect();
+            Some(batch)
+        });
+        if let Some(batch) = shared {
+            self.stealable[index].push_batch(batch);
+            self.wake_one();
+        }
+    }
+
+    fn has_work(&self, index: usize) -> bool {
+        !self.injector.is_empty_hint()
+            || self.stealable.iter().any(|s| !s.is_empty_hint())
+            || LOCAL.with(|l| l.borrow().as_ref().is_some_and(|l| !l.queue.is_empty()))
+            || self.stealable[index].len() > 0
+    }
+
+    fn park(&self, index: usize) {
+        self.idle.announce(index);
+        if self.has_work(index) || self.shutdown.load(Ordering::SeqCst) {
+            if !self.idle.withdraw(index) {
+                // A waker took us off the list and left a permit: consume it.
+                self.parkers[index].park();
+            }
+            return;
+        }
+        self.parkers[index].park();
+        // Woken by `wake_one` (which removed us) or by shutdown.
+        self.idle.withdraw(index);
+    }
+
+    // ---- running a task ----------------------------------------------------------------------
+
+    fn run_task(&self, mut task: Box<Task>) {
+        let mut budget = BUDGET;
+        loop {
+            if task.shared.freeze_requested() {
+                TaskShared::hand_over(task);
+                return;
+            }
+            let Some(frame) = task.frames.last_mut() else {
+                // A task with no frames has nothing to run; treat as finished with ().
+                task.shared
+                    .finish(JoinOutcome::Output(crate::value::Value::Unit));
+                task.detached = true;
+                return;
+            };
+            let mut cx = Cx::new(task.response.take());
+            let step = catch_unwind(AssertUnwindSafe(|| frame.resume(&mut cx)));
+            match step {
+                Err(payload) => {
+                    let report = report(&task, &*payload, self.node_name());
+                    tracing::debug!(task = %task.shared.id, "task panicked");
+                    task.shared.finish(JoinOutcome::Failed(Box::new(report)));
+                    task.detached = true;
+                    return;
+                }
+                Ok(FrameStep::Done(out)) => {
+                    task.frames.pop();
+                    if task.frames.is_empty() {
+                        task.shared.finish(JoinOutcome::Output(out));
+                        task.detached = true;
+                        return;
+                    }
+                    task.response = Some(Response(ResponseKind::Value(out)));
+                }
+                Ok(FrameStep::Suspend(req)) => {
+                    task.location = Some(req.location);
+                    task.pending = Some(req.kind);
+                    match self.perform(task) {
+                        Some(t) => task = t,
+                        None => return,
+                    }
+                }
+            }
+            budget -= 1;
+            if budget == 0 {
+                self.schedule(task);
+                return;
+            }
+        }
+    }
+
+    /// Performs the task's pending request. Returns the task when it can resume at once.
+    pub(crate) fn perform(&self, mut task: Box<Task>) -> Option<Box<Task>> {
+        match task.pending.as_ref() {
+            Some(RequestKind::Recv { chan }) => {
+                let chan = Arc::clone(chan);
+                chan.recv_task(task)
+            }
+            Some(RequestKind::Send { chan, .. }) => {
+                let chan = Arc::clone(chan);
+                chan.send_task(task)
+            }
+            Some(RequestKind::Sleep { until }) => {
+                let until = *until;
+                if until <= std::time::Instant::now() {
+                    task.pending = None;
+                    task.response = Some(Response(ResponseKind::Unit));
+                    return Some(task);
+                }
+                self.timer.add(until, task);
+                None
+            }
+            Some(RequestKind::Yield) => {
+                task.pending = None;
+                task.response = Some(Response(ResponseKind::Unit));
+                self.schedule(task);
+                None
+            }
+            Some(RequestKind::Call { .. }) => {
+                if let Some(RequestKind::Call { frame }) = task.pending.take() {
+                    task.frames.push(frame);
+                }
+                task.response = None;
+                Some(task)
+            }
+            Some(RequestKind::Immediate(_)) => {
+                if let Some(RequestKind::Immediate(r)) = task.pending.take() {
+                    task.response = Some(r);
+                }
+                Some(task)
+            }
+            None => Some(task),
+        }
+    }
+}
+
+/// The post-mortem of a task that panicked.
+fn report(task: &Task, payload: &(dyn std::any::Any + Send), node: &str) -> TaskReport {
+    TaskReport {
+        node: node.to_owned(),
+        task: task.shared.id.to_string(),
+        task_type: task
+            .frames
+            .first()
+            .map(|f| f.type_key().to_owned())
+            .unwrap_or_default(),
+        suspension_point: task.location.map(Into::into),
+        frames: task
+            .frames
+            .iter()
+            .map(|f| FrameReport {
+                task_type: f.type_key().to_owned(),
+                state: f.debug_state(),
+            })
+            .collect(),
+        panic: Some(PanicReport {
+            message: crate::task::panic_message(payload),
+            location: crate::task::take_panic_location(),
+        }),
+    }
+}

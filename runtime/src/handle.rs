@@ -1,0 +1,197 @@
+//! Task handles: join a task, snapshot it, move it.
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{JoinError, MoveError, SnapshotError};
+use crate::node::{self, Node, NodeId};
+use crate::snapshot::{self, Snapshot};
+use crate::sync::Arc;
+use crate::task::{JoinOutcome, RequestKind, Task, TaskId, TaskShared};
+
+/// A handle on a spawned task: join it, snapshot it, move it.
+///
+/// Dropping the handle does not stop the task.
+pub struct TaskHandle<O> {
+    shared: Arc<TaskShared>,
+    location: parking_lot::Mutex<Node>,
+    _o: PhantomData<fn() -> O>,
+}
+
+impl<O> fmt::Debug for TaskHandle<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("id", &self.shared.id)
+            .field("location", self.location.lock().id())
+            .finish()
+    }
+}
+
+impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
+    pub(crate) fn new(shared: Arc<TaskShared>, node: Node) -> Self {
+        TaskHandle {
+            shared,
+            location: parking_lot::Mutex::new(node),
+            _o: PhantomData,
+        }
+    }
+
+    /// The task's id (unchanged by moves).
+    pub fn id(&self) -> TaskId {
+        self.shared.id
+    }
+
+    /// The node the task is on.
+    pub fn location(&self) -> NodeId {
+        self.location.lock().id().clone()
+    }
+
+    /// Whether the task has ended (returned, failed or been cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.shared.is_finished()
+    }
+
+    /// Waits for the task to end and returns its output.
+    ///
+    /// # Errors
+    /// [`JoinError::Failed`] with the task's [`TaskReport`](crate::TaskReport) when it panicked;
+    /// [`JoinError::Cancelled`] when its node shut down first; [`JoinError::Frozen`] when it was
+    /// frozen into a snapshot.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes leaves the outcome in place for a later `join`
+    /// ... of which there can be none, since `join` consumes the handle.
+    pub fn join(self) -> JoinFuture<O> {
+        JoinFuture {
+            shared: self.shared,
+            _o: PhantomData,
+        }
+    }
+
+    /// Freezes the task at its current suspension point and returns its snapshot. The task
+    /// leaves this node; [`Node::restore`] brings it back (there or on another node), and this
+    /// handle's `join` then reports [`JoinError::Frozen`].
+    ///
+    /// # Errors
+    /// [`SnapshotError::Finished`] when the task ended first; an encoding error leaves the task
+    /// running where it was.
+    pub async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
+        let node = self.location.lock().clone();
+        let mut task = freeze(&self.shared).await?;
+        match snapshot::encode(
+            &task,
+            node.id().as_str(),
+            snapshot::output_fingerprint::<O>(),
+        ) {
+            Ok(snap) => {
+                task.detached = true;
+                drop(task);
+                self.shared.finish(JoinOutcome::Frozen);
+                Ok(snap)
+            }
+            Err(e) => {
+                self.shared.reopen();
+                node.resubmit(task);
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves the task to the node `target` of this process: it is frozen at its suspension
+    /// point, its snapshot is checked and installed on `target`, and it resumes there with its
+    /// channel bindings rebound by name. Moving to the node it is on does nothing.
+    ///
+    /// # Errors
+    /// [`MoveError::UnknownNode`] when no such node runs in this process;
+    /// [`MoveError::Refused`] when the snapshot cannot be taken or the target refuses it (its
+    /// type is not registered there, its code fingerprint differs, it is too large). In every
+    /// error case the task keeps running where it was and nothing is lost.
+    pub async fn move_to(&self, target: impl AsRef<str>) -> Result<(), MoveError> {
+        let target_id = target.as_ref();
+        let target =
+            node::lookup(target_id).ok_or_else(|| MoveError::UnknownNode(target_id.to_owned()))?;
+        let source = self.location.lock().clone();
+        if Arc::ptr_eq(&source.inner, &target.inner) {
+            return Ok(());
+        }
+        let mut task = freeze(&self.shared).await?;
+        let checked = snapshot::encode(
+            &task,
+            source.id().as_str(),
+            snapshot::output_fingerprint::<O>(),
+        )
+        .and_then(|snap| snapshot::decode(snap.as_bytes(), &target.inner, target.inner.limits));
+        match checked {
+            Ok(decoded) => {
+                task.detached = true;
+                drop(task);
+                self.shared.reopen();
+                target.install(Arc::clone(&self.shared), decoded, 1);
+                tracing::debug!(task = %self.shared.id, from = %source.id(), to = %target.id(), "task moved");
+                *self.location.lock() = target;
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.reopen();
+                source.resubmit(task);
+                Err(MoveError::Refused(e))
+            }
+        }
+    }
+}
+
+/// Stops the task at its suspension point and takes it out of whatever queue it waits in.
+async fn freeze(shared: &Arc<TaskShared>) -> Result<Box<Task>, SnapshotError> {
+    shared.request_freeze();
+    let task = poll_fn(|cx| shared.poll_freeze(cx)).await;
+    let Some(task) = task else {
+        shared.clear_freeze();
+        return Err(SnapshotError::Finished);
+    };
+    // Withdraw the request at its wait site. Taking the site's lock also waits out any matcher
+    // that popped this task's entry before the freezer emptied the cell.
+    match &task.pending {
+        Some(RequestKind::Recv { chan }) | Some(RequestKind::Send { chan, .. }) => {
+            chan.withdraw(shared)
+        }
+        Some(RequestKind::Sleep { .. }) => task.sched_timer_withdraw(),
+        _ => {}
+    }
+    Ok(task)
+}
+
+/// The future returned by [`TaskHandle::join`].
+#[must_use = "futures do nothing unless polled"]
+pub struct JoinFuture<O> {
+    shared: Arc<TaskShared>,
+    _o: PhantomData<fn() -> O>,
+}
+
+impl<O> fmt::Debug for JoinFuture<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinFuture")
+            .field("task", &self.shared.id)
+            .finish()
+    }
+}
+
+impl<O: DeserializeOwned + 'static> Future for JoinFuture<O> {
+    type Output = Result<O, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.shared.poll_join(cx).map(|outcome| match outcome {
+            JoinOutcome::Output(v) => v
+                .take::<O>()
+                .map_err(|_| JoinError::Output(std::any::type_name::<O>())),
+            JoinOutcome::Failed(report) => Err(JoinError::Failed(report)),
+            JoinOutcome::Cancelled => Err(JoinError::Cancelled),
+            JoinOutcome::Frozen => Err(JoinError::Frozen),
+        })
+    }
+}

@@ -1,0 +1,464 @@
+//! Snapshots: a frozen task as bytes, and the checks that guard restoring one.
+//!
+//! # Format (version 1)
+//!
+//! ```text
+//! "TERN" magic (4 bytes) | format version (u16, little endian) | header | body
+//! header = postcard { task_type: str, fingerprint: u64, output_type: u64, task: TaskId,
+//!                     epoch: u64, origin: str }
+//! body   = postcard { frames: [ { key: str, fingerprint: u64, state: bytes } ],
+//!                     pending: Option<Pending>, response: Option<Reply>,
+//!                     location: Option<SourceLocation> }
+//! ```
+//!
+//! `pending` is the withdrawn request (a receive, a send with its value, a sleep with the time
+//! left); `response` is a result that had already arrived (e.g. a value matched to a receive
+//! just before the freeze) and travels so that it is not lost. At most one of them is set.
+//!
+//! # Decoding is fallible, never panicking
+//!
+//! In order: empty → [`SnapshotError::Empty`]; over the node's size limit →
+//! [`Oversize`](SnapshotError::Oversize) (checked before anything is allocated); bad magic,
+//! unsupported version; truncated or malformed fields → [`Malformed`](SnapshotError::Malformed);
+//! bytes after the body → [`TrailingBytes`](SnapshotError::TrailingBytes); too many frames →
+//! [`TooDeep`](SnapshotError::TooDeep); a frame type not registered here →
+//! [`UnknownType`](SnapshotError::UnknownType); a registered type whose code differs →
+//! [`FingerprintMismatch`](SnapshotError::FingerprintMismatch); a state that does not decode →
+//! [`State`](SnapshotError::State). Every check runs before the task is installed.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{type_fingerprint, ChannelId};
+use crate::error::{ChannelError, MismatchError, SnapshotError};
+use crate::node::NodeInner;
+use crate::sync::Arc;
+use crate::task::{
+    Frame, MachineType, RequestKind, Response, ResponseKind, SourceLocation, Task, TaskId,
+};
+use crate::value::Value;
+
+/// The magic bytes every snapshot starts with.
+pub const MAGIC: [u8; 4] = *b"TERN";
+/// The snapshot format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// A frozen task: the bytes of its snapshot.
+///
+/// Produced by [`TaskHandle::snapshot`](crate::TaskHandle::snapshot); restored with
+/// [`Node::restore`](crate::Node::restore). The bytes are only trusted after a restore has
+/// checked them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.header() {
+            Ok(h) => write!(
+                f,
+                "Snapshot({} bytes, {} {} epoch {})",
+                self.bytes.len(),
+                h.task_type,
+                h.task,
+                h.epoch
+            ),
+            Err(e) => write!(f, "Snapshot({} bytes, invalid: {e})", self.bytes.len()),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Wraps bytes received from elsewhere; they are checked when restored.
+    pub fn from_bytes(bytes: Vec<u8>) -> Snapshot {
+        Snapshot { bytes }
+    }
+
+    /// The encoded snapshot.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The encoded snapshot, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the snapshot has no bytes (never true for one produced by tern).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Reads and checks the header only.
+    ///
+    /// # Errors
+    /// Any of the framing errors: empty, bad magic, version, malformed.
+    pub fn header(&self) -> Result<SnapshotHeader, SnapshotError> {
+        let (header, _) = split(&self.bytes)?;
+        Ok(header)
+    }
+}
+
+/// What a snapshot's header says about the task inside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SnapshotHeader {
+    /// The root frame's task type key.
+    pub task_type: String,
+    /// The root frame's code fingerprint.
+    pub fingerprint: u64,
+    /// Fingerprint of the task's output type.
+    pub output_type: u64,
+    /// The task's id.
+    pub task: TaskId,
+    /// The task's epoch: how many times it has moved.
+    pub epoch: u64,
+    /// The node that took the snapshot.
+    pub origin: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    frames: Vec<FrameSnap>,
+    pending: Option<Pending>,
+    response: Option<Reply>,
+    location: Option<SourceLocation>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FrameSnap {
+    key: String,
+    fingerprint: u64,
+    state: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChanSnap {
+    name: String,
+    ty: u64,
+    cap: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Pending {
+    Recv(ChanSnap),
+    Send(ChanSnap, Vec<u8>),
+    Sleep { remaining_nanos: u64 },
+}
+
+#[derive(Serialize, Deserialize)]
+enum Reply {
+    Unit,
+    Value(Vec<u8>),
+    Closed(Option<Vec<u8>>),
+    Mismatch {
+        name: String,
+        expected_capacity: usize,
+        found_capacity: usize,
+        same_type: bool,
+        value: Option<Vec<u8>>,
+    },
+    Undecodable(Option<Vec<u8>>),
+}
+
+/// Limits a node applies when restoring.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_bytes: usize,
+    pub(crate) max_frames: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 16 << 20,
+            max_frames: 256,
+        }
+    }
+}
+
+fn malformed(e: postcard::Error) -> SnapshotError {
+    SnapshotError::Malformed(e.to_string())
+}
+
+fn state_err(key: &str, op: &'static str, e: impl std::fmt::Display) -> SnapshotError {
+    SnapshotError::State {
+        key: key.to_owned(),
+        op,
+        reason: e.to_string(),
+    }
+}
+
+/// Checks magic and version and decodes the header; returns it and the rest.
+fn split(bytes: &[u8]) -> Result<(SnapshotHeader, &[u8]), SnapshotError> {
+    if bytes.is_empty() {
+        return Err(SnapshotError::Empty);
+    }
+    let Some(rest) = bytes.strip_prefix(&MAGIC) else {
+        return Err(if MAGIC.starts_with(bytes) {
+            SnapshotError::Malformed("ends inside the magic".into())
+        } else {
+            SnapshotError::BadMagic
+        });
+    };
+    let [lo, hi, rest @ ..] = rest else {
+        return Err(SnapshotError::Malformed("ends inside the version".into()));
+    };
+    let version = u16::from_le_bytes([*lo, *hi]);
+    if version != FORMAT_VERSION {
+        return Err(SnapshotError::Version {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    postcard::take_from_bytes::<SnapshotHeader>(rest).map_err(malformed)
+}
+
+// ---- encode ----------------------------------------------------------------------------------
+
+fn chan_snap(id: &ChannelId) -> ChanSnap {
+    ChanSnap {
+        name: id.name.to_string(),
+        ty: id.ty,
+        cap: id.cap,
+    }
+}
+
+fn value_bytes(v: &Value, key: &str) -> Result<Vec<u8>, SnapshotError> {
+    v.to_bytes().map_err(|e| state_err(key, "encode", e))
+}
+
+/// Encodes a frozen task. The task is not consumed: on error it can be resumed where it is.
+pub(crate) fn encode(
+    task: &Task,
+    origin: &str,
+    output_type: u64,
+) -> Result<Snapshot, SnapshotError> {
+    let root = task.frames.first().ok_or(SnapshotError::Finished)?;
+    let key = root.type_key();
+    let mut frames = Vec::with_capacity(task.frames.len());
+    for f in &task.frames {
+        let mut state = Vec::new();
+        f.encode_state(&mut state)
+            .map_err(|e| state_err(f.type_key(), "encode", e))?;
+        frames.push(FrameSnap {
+            key: f.type_key().to_owned(),
+            fingerprint: f.fingerprint(),
+            state,
+        });
+    }
+    let pending = match &task.pending {
+        None => None,
+        Some(RequestKind::Recv { chan }) => Some(Pending::Recv(chan_snap(chan.id()))),
+        Some(RequestKind::Send {
+            chan,
+            value: Some(v),
+        }) => Some(Pending::Send(chan_snap(chan.id()), value_bytes(v, key)?)),
+        Some(RequestKind::Send { value: None, .. }) => None,
+        Some(RequestKind::Sleep { until }) => Some(Pending::Sleep {
+            remaining_nanos: until
+                .saturating_duration_since(Instant::now())
+                .as_nanos()
+                .min(u128::from(u64::MAX)) as u64,
+        }),
+        // These complete without waiting, so a frozen task never holds them.
+        Some(
+            other @ (RequestKind::Yield | RequestKind::Call { .. } | RequestKind::Immediate(_)),
+        ) => {
+            return Err(state_err(
+                key,
+                "encode",
+                format_args!("unexpected pending request {other:?}"),
+            ));
+        }
+    };
+    let bytes_of = |v: &Option<Value>| v.as_ref().map(|v| value_bytes(v, key)).transpose();
+    let response = match &task.response {
+        None => None,
+        Some(Response(ResponseKind::Unit)) => Some(Reply::Unit),
+        Some(Response(ResponseKind::Value(v))) => Some(Reply::Value(value_bytes(v, key)?)),
+        Some(Response(ResponseKind::Channel(e, v))) => Some(match e {
+            ChannelError::Closed => Reply::Closed(bytes_of(v)?),
+            ChannelError::Mismatch(m) => Reply::Mismatch {
+                name: m.name.clone(),
+                expected_capacity: m.expected_capacity,
+                found_capacity: m.found_capacity,
+                same_type: m.same_type,
+                value: bytes_of(v)?,
+            },
+            ChannelError::Undecodable { .. } => Reply::Undecodable(bytes_of(v)?),
+        }),
+    };
+    let header = SnapshotHeader {
+        task_type: key.to_owned(),
+        fingerprint: root.fingerprint(),
+        output_type,
+        task: task.shared.id,
+        epoch: task.epoch,
+        origin: origin.to_owned(),
+    };
+    let location = task
+        .location
+        .map(SourceLocation::from)
+        .or_else(|| task.restored_location.clone());
+    let body = Body {
+        frames,
+        pending,
+        response,
+        location,
+    };
+    let mut bytes = Vec::with_capacity(64);
+    bytes.extend_from_slice(&MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    postcard::to_io(&header, &mut bytes).map_err(|e| state_err(key, "encode", e))?;
+    postcard::to_io(&body, &mut bytes).map_err(|e| state_err(key, "encode", e))?;
+    Ok(Snapshot { bytes })
+}
+
+// ---- decode ----------------------------------------------------------------------------------
+
+/// A decoded snapshot, ready to be installed as a task.
+pub(crate) struct Decoded {
+    pub(crate) header: SnapshotHeader,
+    pub(crate) frames: Vec<Box<dyn Frame>>,
+    pub(crate) pending: Option<RequestKind>,
+    pub(crate) response: Option<Response>,
+    pub(crate) location: Option<SourceLocation>,
+}
+
+/// Checks and decodes `bytes` for installation on `node`. Channel handles inside frame states
+/// and the pending request bind to `node`'s channels.
+pub(crate) fn decode(
+    bytes: &[u8],
+    node: &Arc<NodeInner>,
+    limits: Limits,
+) -> Result<Decoded, SnapshotError> {
+    if bytes.is_empty() {
+        return Err(SnapshotError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(SnapshotError::Oversize {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let (header, rest) = split(bytes)?;
+    let (body, trailing) = postcard::take_from_bytes::<Body>(rest).map_err(malformed)?;
+    if !trailing.is_empty() {
+        return Err(SnapshotError::TrailingBytes(trailing.len()));
+    }
+    if body.frames.is_empty() {
+        return Err(SnapshotError::Malformed("no frames".into()));
+    }
+    if body.frames.len() > limits.max_frames {
+        return Err(SnapshotError::TooDeep {
+            depth: body.frames.len(),
+            limit: limits.max_frames,
+        });
+    }
+    if body.frames[0].key != header.task_type || body.frames[0].fingerprint != header.fingerprint {
+        return Err(SnapshotError::Malformed(
+            "header does not match the root frame".into(),
+        ));
+    }
+    if body.pending.is_some() && body.response.is_some() {
+        return Err(SnapshotError::Malformed(
+            "both a pending request and a response".into(),
+        ));
+    }
+    // Resolve every type before decoding any state.
+    let mut types = Vec::with_capacity(body.frames.len());
+    for f in &body.frames {
+        let ty =
+            MachineType::find(&f.key).ok_or_else(|| SnapshotError::UnknownType(f.key.clone()))?;
+        if ty.fingerprint != f.fingerprint {
+            return Err(SnapshotError::FingerprintMismatch {
+                key: f.key.clone(),
+                snapshot: f.fingerprint,
+                local: ty.fingerprint,
+            });
+        }
+        types.push(ty);
+    }
+    if types[0].output_type() != header.output_type {
+        return Err(SnapshotError::OutputType(header.task_type.clone()));
+    }
+    crate::node::with_current(node, || {
+        let mut frames = Vec::with_capacity(body.frames.len());
+        for (f, ty) in body.frames.iter().zip(&types) {
+            frames.push((ty.decode)(&f.state).map_err(|e| state_err(&f.key, "decode", e))?);
+        }
+        Ok(frames)
+    })
+    .map(|frames| {
+        let chan = |c: ChanSnap| {
+            NodeInner::core_for(
+                node,
+                ChannelId {
+                    name: c.name.into(),
+                    ty: c.ty,
+                    cap: c.cap,
+                },
+            )
+        };
+        let pending = body.pending.map(|p| match p {
+            Pending::Recv(c) => RequestKind::Recv { chan: chan(c) },
+            Pending::Send(c, v) => RequestKind::Send {
+                chan: chan(c),
+                value: Some(Value::Encoded(v)),
+            },
+            Pending::Sleep { remaining_nanos } => RequestKind::Sleep {
+                until: Instant::now() + Duration::from_nanos(remaining_nanos),
+            },
+        });
+        let value = |v: Option<Vec<u8>>| v.map(Value::Encoded);
+        let response = body.response.map(|r| {
+            Response(match r {
+                Reply::Unit => ResponseKind::Unit,
+                Reply::Value(v) => ResponseKind::Value(Value::Encoded(v)),
+                Reply::Closed(v) => ResponseKind::Channel(ChannelError::Closed, value(v)),
+                Reply::Mismatch {
+                    name,
+                    expected_capacity,
+                    found_capacity,
+                    same_type,
+                    value: v,
+                } => ResponseKind::Channel(
+                    ChannelError::Mismatch(Box::new(MismatchError {
+                        name,
+                        expected_type: "(restored)",
+                        expected_capacity,
+                        found_capacity,
+                        same_type,
+                    })),
+                    value(v),
+                ),
+                Reply::Undecodable(v) => ResponseKind::Channel(
+                    ChannelError::Undecodable {
+                        type_name: "(restored)",
+                    },
+                    value(v),
+                ),
+            })
+        });
+        Decoded {
+            header,
+            frames,
+            pending,
+            response,
+            location: body.location,
+        }
+    })
+}
+
+/// The output-type fingerprint recorded for machines with output `O`.
+pub(crate) fn output_fingerprint<O: 'static>() -> u64 {
+    type_fingerprint::<O>()
+}

@@ -1,0 +1,262 @@
+//! The task object and the cell that decides who owns a suspended task.
+//!
+//! # Ownership
+//!
+//! A [`Task`] is a `Box` with exactly one owner at any moment: a worker running it, a run
+//! queue, or — while it waits on a channel or a timer — its own [`TaskShared::cell`]. Channel
+//! and timer queues never hold the task itself, only an `Arc<TaskShared>` reference to the
+//! cell. Whoever takes the task out of the cell under the cell's lock owns it:
+//!
+//! - a *matcher* (a channel operation or the timer) takes it to complete its request and
+//!   schedule it;
+//! - a *freezer* takes it to snapshot it (the request is then *withdrawn*).
+//!
+//! A reference whose cell turns out empty is stale and is skipped. This makes "a send races the
+//! freeze of its receiver" a race between two `take`s of one `Option`: exactly one wins, so a
+//! value is either delivered (and the task, with the value as its response, goes to a run queue,
+//! where the freezer collects it) or not delivered at all (and the withdrawn request travels in
+//! the snapshot). Nothing is lost and nothing is delivered twice.
+//!
+//! # Freezing
+//!
+//! [`TaskShared::request_freeze`] raises a flag that every worker checks before it resumes a
+//! task; a flagged task is put into its cell instead of being run. The freezer then waits (as a
+//! future) until the cell holds the task, or until the task has finished.
+//!
+//! Lock order: a channel's lock, then a cell's lock. Never the reverse.
+
+use std::panic::Location;
+use std::task::{Context, Poll, Waker};
+
+use super::frame::Frame;
+use super::{RequestKind, Response, TaskId, TaskReport};
+use crate::executor::Schedule;
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use crate::value::Value;
+
+/// The part of a task that outlives moves between owners: its identity, its parking cell and
+/// its join slot. Shared by the task, the queues it waits in, and its handle.
+pub(crate) struct TaskShared {
+    pub(crate) id: TaskId,
+    cell: Mutex<CellState>,
+    freeze: AtomicBool,
+    join: Mutex<JoinState>,
+}
+
+/// What the cell holds.
+#[derive(Default)]
+pub(crate) struct CellState {
+    /// The task, while it waits on a channel or a timer, or while a freezer collects it.
+    pub(crate) task: Option<Box<Task>>,
+    /// The task has finished: nothing will ever be parked here again.
+    pub(crate) finished: bool,
+    /// A freezer waiting for the task to reach the cell.
+    freezer: Option<Waker>,
+}
+
+#[derive(Default)]
+struct JoinState {
+    /// An outcome has been recorded (it may since have been taken by the joiner).
+    done: bool,
+    outcome: Option<JoinOutcome>,
+    waker: Option<Waker>,
+}
+
+/// How a task ended, as seen by its joiner.
+#[derive(Debug)]
+pub(crate) enum JoinOutcome {
+    /// It returned this output.
+    Output(Value),
+    /// It panicked or failed.
+    Failed(Box<TaskReport>),
+    /// It was dropped without finishing (its node shut down).
+    Cancelled,
+    /// It was frozen into a snapshot and left this handle's reach.
+    Frozen,
+}
+
+/// A task: its frame stack and the request it is suspended on.
+pub(crate) struct Task {
+    pub(crate) shared: Arc<TaskShared>,
+    /// The executor that runs the task (and the node it lives on).
+    pub(crate) sched: Arc<dyn Schedule>,
+    /// The frame stack; the last frame is the one to resume.
+    pub(crate) frames: Vec<Box<dyn Frame>>,
+    /// The request in flight, while it waits to be completed.
+    pub(crate) pending: Option<RequestKind>,
+    /// The response to resume with, once the request has completed.
+    pub(crate) response: Option<Response>,
+    /// Incremented by every move.
+    pub(crate) epoch: u64,
+    /// Where the task last suspended.
+    pub(crate) location: Option<&'static Location<'static>>,
+    /// Where the task last suspended before it was restored (until it suspends again here).
+    pub(crate) restored_location: Option<super::SourceLocation>,
+    /// The task was handed off whole (frozen into a snapshot): dropping it is not a cancel.
+    pub(crate) detached: bool,
+}
+
+impl Task {
+    pub(crate) fn new(
+        shared: Arc<TaskShared>,
+        sched: Arc<dyn Schedule>,
+        frames: Vec<Box<dyn Frame>>,
+    ) -> Box<Task> {
+        Box::new(Task {
+            shared,
+            sched,
+            frames,
+            pending: None,
+            response: None,
+            epoch: 0,
+            location: None,
+            restored_location: None,
+            detached: false,
+        })
+    }
+
+    /// Hands the task to its executor's run queue.
+    #[inline]
+    pub(crate) fn schedule(self: Box<Self>) {
+        let sched = Arc::clone(&self.sched);
+        sched.schedule(self);
+    }
+
+    /// Withdraws this task's entry from its executor's timer (it was frozen while asleep).
+    pub(crate) fn sched_timer_withdraw(&self) {
+        self.sched.withdraw_timer(&self.shared);
+    }
+
+    /// Completes the pending request with `response` and schedules the task.
+    #[inline]
+    pub(crate) fn complete(mut self: Box<Self>, response: Response) {
+        self.pending = None;
+        self.response = Some(response);
+        self.schedule();
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if !self.detached {
+            self.shared.finish(JoinOutcome::Cancelled);
+        }
+    }
+}
+
+impl TaskShared {
+    pub(crate) fn new(id: TaskId) -> Arc<TaskShared> {
+        Arc::new(TaskShared {
+            id,
+            cell: Mutex::new(CellState::default()),
+            freeze: AtomicBool::new(false),
+            join: Mutex::new(JoinState::default()),
+        })
+    }
+
+    /// Parks `task` in its cell and returns the reference a wait queue keeps.
+    ///
+    /// Call with the wait site's lock held, so that no matcher can look for the task between
+    /// the site's decision to park it and the task reaching the cell.
+    #[inline]
+    pub(crate) fn park(task: Box<Task>) -> Arc<TaskShared> {
+        let shared = Arc::clone(&task.shared);
+        let mut cell = shared.cell.lock();
+        cell.task = Some(task);
+        let freezer = cell.freezer.take();
+        drop(cell);
+        if let Some(w) = freezer {
+            w.wake();
+        }
+        shared
+    }
+
+    /// Takes the parked task out of the cell, if it is there.
+    #[inline]
+    pub(crate) fn unpark(&self) -> Option<Box<Task>> {
+        self.cell.lock().task.take()
+    }
+
+    /// Whether a freezer wants this task; checked before every resume.
+    #[inline]
+    pub(crate) fn freeze_requested(&self) -> bool {
+        self.freeze.load(Ordering::Acquire)
+    }
+
+    /// Asks every worker to stop resuming the task and hand it to the cell.
+    pub(crate) fn request_freeze(&self) {
+        self.freeze.store(true, Ordering::SeqCst);
+    }
+
+    /// Withdraws a freeze request (after a failed freeze or on restore).
+    pub(crate) fn clear_freeze(&self) {
+        self.freeze.store(false, Ordering::SeqCst);
+    }
+
+    /// A worker found the freeze flag up: puts the (runnable) task in the cell for the freezer.
+    pub(crate) fn hand_over(task: Box<Task>) {
+        let shared = Arc::clone(&task.shared);
+        drop(TaskShared::park(task));
+        drop(shared);
+    }
+
+    /// Polls for the task to reach the cell after [`request_freeze`](Self::request_freeze).
+    /// `Ready(None)` means the task finished first.
+    pub(crate) fn poll_freeze(&self, cx: &mut Context<'_>) -> Poll<Option<Box<Task>>> {
+        let mut cell = self.cell.lock();
+        if let Some(task) = cell.task.take() {
+            return Poll::Ready(Some(task));
+        }
+        if cell.finished {
+            return Poll::Ready(None);
+        }
+        cell.freezer = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Re-opens the cell of a task being restored in place (a failed or in-process move).
+    pub(crate) fn reopen(&self) {
+        let mut cell = self.cell.lock();
+        cell.finished = false;
+        cell.freezer = None;
+        drop(cell);
+        self.clear_freeze();
+    }
+
+    /// Records how the task ended (the first outcome wins) and wakes the joiner and any freezer.
+    pub(crate) fn finish(&self, outcome: JoinOutcome) {
+        let mut join = self.join.lock();
+        if !join.done {
+            join.done = true;
+            join.outcome = Some(outcome);
+            if let Some(w) = join.waker.take() {
+                w.wake();
+            }
+        }
+        drop(join);
+        let mut cell = self.cell.lock();
+        cell.finished = true;
+        let freezer = cell.freezer.take();
+        drop(cell);
+        if let Some(w) = freezer {
+            w.wake();
+        }
+    }
+
+    /// Polls for the task's outcome.
+    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<JoinOutcome> {
+        let mut join = self.join.lock();
+        match join.outcome.take() {
+            Some(outcome) => Poll::Ready(outcome),
+            None => {
+                join.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Whether the task has ended (finished, failed or been cancelled).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.join.lock().done
+    }
+}

@@ -1,0 +1,253 @@
+//! Hand-written state machines shared by the integration tests and the benches.
+//!
+//! These use the documented escape hatch (implementing [`tern::Machine`] directly); each one
+//! is registered so its snapshots can be restored.
+
+use serde::{Deserialize, Serialize};
+use tern::{Channel, Cx, Machine, Node, Step};
+
+/// A node id unique within this process (tests run in parallel in one process).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Starts an embedded node with a unique id.
+pub async fn node(prefix: &str, workers: usize) -> Node {
+    match Node::builder(unique(prefix)).workers(workers).start().await {
+        Ok(n) => n,
+        Err(e) => panic!("node {prefix} did not start: {e}"),
+    }
+}
+
+/// Receives numbers on `input` and sends each running (wrapping) total on `output`; returns the total
+/// when `input` closes (or `output` does).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Relay {
+    /// Where numbers arrive.
+    pub input: Channel<u64>,
+    /// Where running totals go.
+    pub output: Channel<u64>,
+    /// The sum so far.
+    pub total: u64,
+    /// The suspension point.
+    pub at: RelayAt,
+}
+
+/// [`Relay`]'s suspension points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayAt {
+    /// Not started.
+    Start,
+    /// Waiting in `input.recv()`.
+    Receiving,
+    /// Waiting in `output.send(total)`.
+    Sending,
+}
+
+impl Relay {
+    /// A relay between two channels.
+    pub fn new(input: Channel<u64>, output: Channel<u64>) -> Self {
+        Relay {
+            input,
+            output,
+            total: 0,
+            at: RelayAt::Start,
+        }
+    }
+}
+
+impl Machine for Relay {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_tests::Relay";
+    const FINGERPRINT: u64 = 0x5e1a_0001;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        match self.at {
+            RelayAt::Start => {}
+            RelayAt::Receiving => match cx.resumed(|| self.input.recv()) {
+                Ok(v) => {
+                    self.total = self.total.wrapping_add(v);
+                    self.at = RelayAt::Sending;
+                    return cx.suspend(self.output.send(self.total));
+                }
+                Err(_closed) => return Step::Done(self.total),
+            },
+            RelayAt::Sending => {
+                if cx.resumed(|| self.output.send(0)).is_err() {
+                    return Step::Done(self.total);
+                }
+            }
+        }
+        self.at = RelayAt::Receiving;
+        cx.suspend(self.input.recv())
+    }
+}
+tern::register_machine!(Relay);
+
+/// One member of thread-ring: receives a token; at 0 reports its name on `done` and ends;
+/// otherwise passes `token - 1` to `next`. Ends quietly when its inbox closes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RingMember {
+    /// 1-based name.
+    pub name: u32,
+    /// This member's inbox.
+    pub inbox: Channel<u64>,
+    /// The next member's inbox.
+    pub next: Channel<u64>,
+    /// Where the winner reports.
+    pub done: Channel<u32>,
+    /// 0 = start, 1 = receiving, 2 = passing, 3 = reporting.
+    pub at: u8,
+}
+
+impl Machine for RingMember {
+    type Output = ();
+    const TYPE_KEY: &'static str = "tern_tests::RingMember";
+    const FINGERPRINT: u64 = 0x5e1a_0002;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<()> {
+        match self.at {
+            1 => match cx.resumed(|| self.inbox.recv()) {
+                Ok(0) => {
+                    self.at = 3;
+                    return cx.suspend(self.done.send(self.name));
+                }
+                Ok(token) => {
+                    self.at = 2;
+                    return cx.suspend(self.next.send(token - 1));
+                }
+                Err(_closed) => return Step::Done(()),
+            },
+            // Passed the token on; a closed ring ends this member.
+            2 if cx.resumed(|| self.next.send(0)).is_err() => return Step::Done(()),
+            3 => {
+                // Reported (or the report channel closed): this member is finished.
+                cx.resumed(|| self.done.send(0)).ok();
+                return Step::Done(());
+            }
+            _ => {}
+        }
+        self.at = 1;
+        cx.suspend(self.inbox.recv())
+    }
+}
+tern::register_machine!(RingMember);
+
+/// Builds a thread-ring of `size` members on `node` under channel names `{prefix}/…`,
+/// injects `token`, and returns the winner's name. Closes the ring afterwards.
+pub async fn thread_ring(node: &Node, prefix: &str, size: u32, token: u64) -> u32 {
+    let inboxes: Vec<Channel<u64>> = (0..size)
+        .map(|i| node.channel(&format!("{prefix}/ring/{i}")))
+        .collect();
+    let done = node.buffered_channel::<u32>(&format!("{prefix}/ring/done"), 1);
+    for i in 0..size as usize {
+        node.spawn(RingMember {
+            name: i as u32 + 1,
+            inbox: inboxes[i].clone(),
+            next: inboxes[(i + 1) % size as usize].clone(),
+            done: done.clone(),
+            at: 0,
+        });
+    }
+    if let Err(e) = inboxes[0].send(token).await {
+        panic!("ring start failed: {e}");
+    }
+    let winner = match done.recv().await {
+        Ok(w) => w,
+        Err(e) => panic!("ring report failed: {e}"),
+    };
+    for ch in &inboxes {
+        ch.close();
+    }
+    winner
+}
+
+/// Panics with `message` after receiving one value, for post-mortem tests.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Faulty {
+    /// Where the trigger arrives.
+    pub input: Channel<u64>,
+    /// State visible in the report.
+    pub seen: Vec<u64>,
+    /// The panic message.
+    pub message: String,
+    /// Whether the task has suspended once.
+    pub started: bool,
+}
+
+impl Machine for Faulty {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_tests::Faulty";
+    const FINGERPRINT: u64 = 0x5e1a_0003;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        if !self.started {
+            self.started = true;
+            return cx.suspend(self.input.recv());
+        }
+        if let Ok(v) = cx.resumed(|| self.input.recv()) {
+            self.seen.push(v);
+        }
+        panic!("{}", self.message);
+    }
+}
+tern::register_machine!(Faulty);
+
+/// Calls a nested [`Relay`] frame for `rounds` numbers, then returns its total times `factor`
+/// (exercises `Call` frames in snapshots and reports).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Outer {
+    /// The nested relay's input.
+    pub input: Channel<u64>,
+    /// The nested relay's output.
+    pub output: Channel<u64>,
+    /// Multiplier for the nested result.
+    pub factor: u64,
+    /// Whether the call has been made.
+    pub called: bool,
+}
+
+impl Machine for Outer {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_tests::Outer";
+    const FINGERPRINT: u64 = 0x5e1a_0004;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        if !self.called {
+            self.called = true;
+            return cx.suspend(Relay::new(self.input.clone(), self.output.clone()));
+        }
+        let inner = cx.resumed(|| Relay::new(self.input.clone(), self.output.clone()));
+        Step::Done(inner * self.factor)
+    }
+}
+tern::register_machine!(Outer);
+
+/// Sleeps `millis`, then returns `value`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Sleeper {
+    /// How long to sleep.
+    pub millis: u64,
+    /// What to return.
+    pub value: u64,
+    /// Whether the sleep has started.
+    pub slept: bool,
+}
+
+impl Machine for Sleeper {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_tests::Sleeper";
+    const FINGERPRINT: u64 = 0x5e1a_0005;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        if !self.slept {
+            self.slept = true;
+            return cx.suspend(tern::sleep(std::time::Duration::from_millis(self.millis)));
+        }
+        cx.resumed(|| tern::sleep(std::time::Duration::ZERO));
+        Step::Done(self.value)
+    }
+}
+tern::register_machine!(Sleeper);
