@@ -195,6 +195,9 @@ pub enum SnapshotError {
         /// The codec's message.
         reason: String,
     },
+    /// The task waits to join a task that does not exist in this process.
+    #[error("snapshot joins task {0}, which is not in this process")]
+    UnknownTask(crate::TaskId),
     /// The task finished before it could be frozen.
     #[error("task already finished")]
     Finished,

@@ -7,17 +7,25 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{JoinError, MoveError, SnapshotError};
 use crate::node::{self, Node, NodeId};
 use crate::snapshot::{self, Snapshot};
 use crate::sync::Arc;
-use crate::task::{JoinOutcome, RequestKind, Task, TaskId, TaskShared};
+use crate::task::{
+    Effect, JoinOutcome, RequestKind, RequestKindBox, Response, ResponseKind, Task, TaskId,
+    TaskShared,
+};
 
 /// A handle on a spawned task: join it, snapshot it, move it.
 ///
-/// Dropping the handle does not stop the task.
+/// Dropping the handle does not stop the task. Inside a task, `handle.join()` is an effect:
+/// awaiting it suspends the task until the joined task ends.
+///
+/// A handle is `Serialize`/`Deserialize` (it can live in a task's state and travel in its
+/// snapshot) as the task's id; for now it can only be deserialized in the process where the
+/// task lives — across processes with the cluster.
 pub struct TaskHandle<O> {
     shared: Arc<TaskShared>,
     location: parking_lot::Mutex<Node>,
@@ -161,6 +169,7 @@ async fn freeze(shared: &Arc<TaskShared>) -> Result<Box<Task>, SnapshotError> {
             chan.withdraw(shared)
         }
         Some(RequestKind::Sleep { .. }) => task.sched_timer_withdraw(),
+        Some(RequestKind::Join { task: joined }) => joined.withdraw_joiner(shared),
         _ => {}
     }
     Ok(task)
@@ -181,17 +190,104 @@ impl<O> fmt::Debug for JoinFuture<O> {
     }
 }
 
+fn joined<O: DeserializeOwned + 'static>(outcome: JoinOutcome) -> Result<O, JoinError> {
+    match outcome {
+        JoinOutcome::Output(v) => v
+            .take::<O>()
+            .map_err(|_| JoinError::Output(std::any::type_name::<O>())),
+        JoinOutcome::Failed(report) => Err(JoinError::Failed(report)),
+        JoinOutcome::Cancelled => Err(JoinError::Cancelled),
+        JoinOutcome::Frozen => Err(JoinError::Frozen),
+    }
+}
+
 impl<O: DeserializeOwned + 'static> Future for JoinFuture<O> {
     type Output = Result<O, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.shared.poll_join(cx).map(|outcome| match outcome {
-            JoinOutcome::Output(v) => v
-                .take::<O>()
-                .map_err(|_| JoinError::Output(std::any::type_name::<O>())),
-            JoinOutcome::Failed(report) => Err(JoinError::Failed(report)),
-            JoinOutcome::Cancelled => Err(JoinError::Cancelled),
-            JoinOutcome::Frozen => Err(JoinError::Frozen),
-        })
+        self.shared.poll_join(cx).map(joined)
+    }
+}
+
+impl<O: DeserializeOwned + 'static> Effect for JoinFuture<O> {
+    type Output = Result<O, JoinError>;
+
+    fn into_request(self) -> RequestKindBox {
+        RequestKindBox(RequestKind::Join { task: self.shared })
+    }
+
+    fn decode(response: Response) -> Result<O, JoinError> {
+        match response.0 {
+            ResponseKind::Joined(outcome) => joined(outcome),
+            other => panic!("join resumed with {other:?}"),
+        }
+    }
+}
+
+// ---- handles inside task state ---------------------------------------------------------------
+
+type Published = parking_lot::Mutex<std::collections::HashMap<TaskId, Arc<TaskShared>>>;
+
+fn published() -> &'static Published {
+    static MAP: std::sync::OnceLock<Published> = std::sync::OnceLock::new();
+    MAP.get_or_init(Default::default)
+}
+
+/// Makes `task` findable by id in this process (done when a handle or a join is serialized).
+///
+/// The registry keeps the task's shared part (and so its outcome) alive until a joiner takes
+/// the outcome: a snapshot that joins the task can be restored after the task has finished.
+pub(crate) fn publish(task: &Arc<TaskShared>) {
+    if !task.mark_published() {
+        published().lock().insert(task.id, Arc::clone(task));
+    }
+}
+
+/// Forgets a published task whose outcome has been taken.
+pub(crate) fn unpublish(id: TaskId) {
+    published().lock().remove(&id);
+}
+
+/// The published task with this id.
+pub(crate) fn find(id: TaskId) -> Option<Arc<TaskShared>> {
+    published().lock().get(&id).cloned()
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireHandle {
+    task: TaskId,
+    location: NodeId,
+}
+
+impl<O> Serialize for TaskHandle<O> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        publish(&self.shared);
+        let location = self.location.lock().id().clone();
+        WireHandle {
+            task: self.shared.id,
+            location,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, O: Serialize + DeserializeOwned + Send + 'static> Deserialize<'de> for TaskHandle<O> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = WireHandle::deserialize(d)?;
+        let shared = find(wire.task).ok_or_else(|| {
+            serde::de::Error::custom(format_args!(
+                "task handle {} refers to no task in this process",
+                wire.task
+            ))
+        })?;
+        let node = node::lookup(wire.location.as_str())
+            .or_else(node::current)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format_args!(
+                    "task handle {}: node {} is gone",
+                    wire.task, wire.location
+                ))
+            })?;
+        Ok(TaskHandle::new(shared, node))
     }
 }

@@ -88,6 +88,9 @@ mod sync;
 pub mod task;
 mod value;
 
+#[cfg(all(test, tern_loom))]
+mod tests;
+
 pub use channel::{Channel, Message, Recv, RecvFuture, SendEffect, SendFuture};
 pub use error::{
     ChannelError, Error, JoinError, MismatchError, MoveError, NodeError, SendError, SnapshotError,

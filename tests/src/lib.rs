@@ -251,3 +251,72 @@ impl Machine for Sleeper {
     }
 }
 tern::register_machine!(Sleeper);
+
+/// skynet: a task of `size` leaves spawns `fan_out` children and sums what they return; a
+/// leaf returns its ordinal. `Skynet::root(1_000_000, 10)` returns 499999500000.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Skynet {
+    /// The first ordinal under this task.
+    pub num: u64,
+    /// The number of leaves under this task.
+    pub size: u64,
+    /// Children per task.
+    pub fan_out: u64,
+    /// Children not joined yet.
+    pub children: Vec<tern::TaskHandle<u64>>,
+    /// The sum of the children joined so far.
+    pub sum: u64,
+    /// Whether the children have been spawned.
+    pub started: bool,
+}
+
+impl Skynet {
+    /// The root of a skynet of `size` leaves.
+    pub fn root(size: u64, fan_out: u64) -> Self {
+        Skynet {
+            num: 0,
+            size,
+            fan_out,
+            children: Vec::new(),
+            sum: 0,
+            started: false,
+        }
+    }
+}
+
+impl Machine for Skynet {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_tests::Skynet";
+    const FINGERPRINT: u64 = 0x5e1a_0006;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        if !self.started {
+            self.started = true;
+            if self.size <= 1 {
+                return Step::Done(self.num);
+            }
+            let part = self.size / self.fan_out;
+            for i in 0..self.fan_out {
+                self.children.push(tern::spawn(Skynet {
+                    num: self.num + i * part,
+                    size: part,
+                    fan_out: self.fan_out,
+                    children: Vec::new(),
+                    sum: 0,
+                    started: false,
+                }));
+            }
+        } else {
+            // The closure only names the awaited expression's type; it is never called.
+            match cx.resumed(|| self.children.pop().unwrap().join()) {
+                Ok(v) => self.sum += v,
+                Err(e) => panic!("a skynet child failed: {e}"),
+            }
+        }
+        match self.children.pop() {
+            Some(child) => cx.suspend(child.join()),
+            None => Step::Done(self.sum),
+        }
+    }
+}
+tern::register_machine!(Skynet);

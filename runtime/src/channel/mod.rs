@@ -251,7 +251,9 @@ impl<T: Message> Effect for Recv<'_, T> {
         match response.0 {
             ResponseKind::Value(v) => take_value(v),
             ResponseKind::Channel(e, _) => Err(e),
-            ResponseKind::Unit => Err(ChannelError::Undecodable { type_name: "()" }),
+            ResponseKind::Unit | ResponseKind::Joined(_) => {
+                Err(ChannelError::Undecodable { type_name: "()" })
+            }
         }
     }
 }

@@ -398,6 +398,10 @@ impl Executor {
                 task.response = None;
                 Some(task)
             }
+            Some(RequestKind::Join { task: joined }) => {
+                let joined = Arc::clone(joined);
+                joined.join_task(task)
+            }
             Some(RequestKind::Immediate(_)) => {
                 if let Some(RequestKind::Immediate(r)) = task.pending.take() {
                     task.response = Some(r);

@@ -37,6 +37,7 @@ use crate::sync::Arc;
 use crate::task::{
     Frame, MachineType, RequestKind, Response, ResponseKind, SourceLocation, Task, TaskId,
 };
+use crate::task::{JoinOutcome, TaskReport};
 use crate::value::Value;
 
 /// The magic bytes every snapshot starts with.
@@ -151,6 +152,7 @@ enum Pending {
     Recv(ChanSnap),
     Send(ChanSnap, Vec<u8>),
     Sleep { remaining_nanos: u64 },
+    Join(TaskId),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -166,6 +168,15 @@ enum Reply {
         value: Option<Vec<u8>>,
     },
     Undecodable(Option<Vec<u8>>),
+    Joined(JoinReply),
+}
+
+#[derive(Serialize, Deserialize)]
+enum JoinReply {
+    Output(Vec<u8>),
+    Failed(Box<TaskReport>),
+    Cancelled,
+    Frozen,
 }
 
 /// Limits a node applies when restoring.
@@ -262,6 +273,10 @@ pub(crate) fn encode(
             value: Some(v),
         }) => Some(Pending::Send(chan_snap(chan.id()), value_bytes(v, key)?)),
         Some(RequestKind::Send { value: None, .. }) => None,
+        Some(RequestKind::Join { task: joined }) => {
+            crate::handle::publish(joined);
+            Some(Pending::Join(joined.id))
+        }
         Some(RequestKind::Sleep { until }) => Some(Pending::Sleep {
             remaining_nanos: until
                 .saturating_duration_since(Instant::now())
@@ -295,6 +310,12 @@ pub(crate) fn encode(
             },
             ChannelError::Undecodable { .. } => Reply::Undecodable(bytes_of(v)?),
         }),
+        Some(Response(ResponseKind::Joined(outcome))) => Some(Reply::Joined(match outcome {
+            JoinOutcome::Output(v) => JoinReply::Output(value_bytes(v, key)?),
+            JoinOutcome::Failed(r) => JoinReply::Failed(r.clone()),
+            JoinOutcome::Cancelled => JoinReply::Cancelled,
+            JoinOutcome::Frozen => JoinReply::Frozen,
+        })),
     };
     let header = SnapshotHeader {
         task_type: key.to_owned(),
@@ -390,6 +411,12 @@ pub(crate) fn decode(
     if types[0].output_type() != header.output_type {
         return Err(SnapshotError::OutputType(header.task_type.clone()));
     }
+    let joined = match &body.pending {
+        Some(Pending::Join(id)) => {
+            Some(crate::handle::find(*id).ok_or(SnapshotError::UnknownTask(*id))?)
+        }
+        _ => None,
+    };
     crate::node::with_current(node, || {
         let mut frames = Vec::with_capacity(body.frames.len());
         for (f, ty) in body.frames.iter().zip(&types) {
@@ -417,6 +444,11 @@ pub(crate) fn decode(
             Pending::Sleep { remaining_nanos } => RequestKind::Sleep {
                 until: Instant::now() + Duration::from_nanos(remaining_nanos),
             },
+            Pending::Join(_) => match joined {
+                Some(task) => RequestKind::Join { task },
+                // `joined` was resolved above for every `Pending::Join`.
+                None => RequestKind::Yield,
+            },
         });
         let value = |v: Option<Vec<u8>>| v.map(Value::Encoded);
         let response = body.response.map(|r| {
@@ -440,6 +472,12 @@ pub(crate) fn decode(
                     })),
                     value(v),
                 ),
+                Reply::Joined(j) => ResponseKind::Joined(match j {
+                    JoinReply::Output(v) => JoinOutcome::Output(Value::Encoded(v)),
+                    JoinReply::Failed(r) => JoinOutcome::Failed(r),
+                    JoinReply::Cancelled => JoinOutcome::Cancelled,
+                    JoinReply::Frozen => JoinOutcome::Frozen,
+                }),
                 Reply::Undecodable(v) => ResponseKind::Channel(
                     ChannelError::Undecodable {
                         type_name: "(restored)",

@@ -29,7 +29,7 @@ use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 
 use super::frame::Frame;
-use super::{RequestKind, Response, TaskId, TaskReport};
+use super::{RequestKind, Response, ResponseKind, TaskId, TaskReport};
 use crate::executor::Schedule;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 use crate::value::Value;
@@ -41,6 +41,8 @@ pub(crate) struct TaskShared {
     cell: Mutex<CellState>,
     freeze: AtomicBool,
     join: Mutex<JoinState>,
+    /// Findable by id in this process (a handle or a join of it was serialized).
+    published: AtomicBool,
 }
 
 /// What the cell holds.
@@ -59,7 +61,10 @@ struct JoinState {
     /// An outcome has been recorded (it may since have been taken by the joiner).
     done: bool,
     outcome: Option<JoinOutcome>,
+    /// A joiner outside tasks (a `JoinFuture` polled by other async code).
     waker: Option<Waker>,
+    /// A task suspended in a `Join` request on this task.
+    joiner: Option<Arc<TaskShared>>,
 }
 
 /// How a task ended, as seen by its joiner.
@@ -151,6 +156,7 @@ impl TaskShared {
             cell: Mutex::new(CellState::default()),
             freeze: AtomicBool::new(false),
             join: Mutex::new(JoinState::default()),
+            published: AtomicBool::new(false),
         })
     }
 
@@ -228,7 +234,17 @@ impl TaskShared {
         let mut join = self.join.lock();
         if !join.done {
             join.done = true;
-            join.outcome = Some(outcome);
+            let joiner = join.joiner.take().and_then(|j| j.unpark());
+            match joiner {
+                Some(task) => {
+                    task.complete(Response(ResponseKind::Joined(outcome)));
+                    drop(join);
+                    self.outcome_taken();
+                    join = self.join.lock();
+                }
+                // No joiner, or it was frozen meanwhile: keep the outcome for whoever joins.
+                None => join.outcome = Some(outcome),
+            }
             if let Some(w) = join.waker.take() {
                 w.wake();
             }
@@ -243,15 +259,64 @@ impl TaskShared {
         }
     }
 
+    /// Marks the task as published (see `handle::publish`); returns whether it already was.
+    pub(crate) fn mark_published(&self) -> bool {
+        self.published.swap(true, Ordering::SeqCst)
+    }
+
+    /// The outcome has been handed to its joiner: nobody needs to find the task any more.
+    fn outcome_taken(&self) {
+        if self.published.swap(false, Ordering::SeqCst) {
+            crate::handle::unpublish(self.id);
+        }
+    }
+
     /// Polls for the task's outcome.
     pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<JoinOutcome> {
         let mut join = self.join.lock();
         match join.outcome.take() {
-            Some(outcome) => Poll::Ready(outcome),
+            Some(outcome) => {
+                drop(join);
+                self.outcome_taken();
+                Poll::Ready(outcome)
+            }
             None => {
                 join.waker = Some(cx.waker().clone());
                 Poll::Pending
             }
+        }
+    }
+
+    /// Performs a `Join` request of `joiner` on this task: completes it at once when the outcome
+    /// is known (returning the joiner), or parks it until [`finish`](Self::finish).
+    pub(crate) fn join_task(&self, mut joiner: Box<Task>) -> Option<Box<Task>> {
+        let mut join = self.join.lock();
+        match join.outcome.take() {
+            Some(outcome) => {
+                drop(join);
+                self.outcome_taken();
+                joiner.pending = None;
+                joiner.response = Some(Response(ResponseKind::Joined(outcome)));
+                Some(joiner)
+            }
+            None if join.done => {
+                joiner.pending = None;
+                let gone = JoinOutcome::Cancelled;
+                joiner.response = Some(Response(ResponseKind::Joined(gone)));
+                Some(joiner)
+            }
+            None => {
+                join.joiner = Some(TaskShared::park(joiner));
+                None
+            }
+        }
+    }
+
+    /// Removes a frozen joiner's registration (see `freeze`).
+    pub(crate) fn withdraw_joiner(&self, joiner: &Arc<TaskShared>) {
+        let mut join = self.join.lock();
+        if join.joiner.as_ref().is_some_and(|j| Arc::ptr_eq(j, joiner)) {
+            join.joiner = None;
         }
     }
 

@@ -196,6 +196,8 @@ pub(crate) enum RequestKind {
     Yield,
     /// Push a nested frame; resume with its output.
     Call { frame: Box<dyn Frame> },
+    /// Wait for another task to end; resume with its outcome.
+    Join { task: Arc<TaskShared> },
     /// No wait at all: resume at once with this response (e.g. a channel type mismatch).
     Immediate(Response),
 }
@@ -208,6 +210,7 @@ impl fmt::Debug for RequestKind {
             RequestKind::Sleep { until } => write!(f, "sleep(until {until:?})"),
             RequestKind::Yield => f.write_str("yield"),
             RequestKind::Call { frame } => write!(f, "call({})", frame.type_key()),
+            RequestKind::Join { task } => write!(f, "join({})", task.id),
             RequestKind::Immediate(r) => write!(f, "immediate({r:?})"),
         }
     }
@@ -230,6 +233,8 @@ pub(crate) enum ResponseKind {
     Value(Value),
     /// A channel operation failed; a send gets its value back.
     Channel(crate::ChannelError, Option<Value>),
+    /// The joined task ended.
+    Joined(JoinOutcome),
 }
 
 /// Something a task can wait for: the bridge between a descriptor such as
