@@ -30,7 +30,7 @@ impl Machine for JoinOne {
         if let Some(child) = self.child.take() {
             return cx.suspend(child.join());
         }
-        match cx.resumed(|| TaskHandle::<u64>::join(None.expect("never called"))) {
+        match cx.resumed(|| self.child.take().unwrap().join()) {
             Ok(v) => Step::Done(v + 1),
             Err(JoinError::Failed(_)) => Step::Done(u64::MAX),
             Err(e) => panic!("unexpected join error {e}"),
