@@ -199,23 +199,47 @@ impl ChanCore {
 
     // ---- tasks -------------------------------------------------------------------------------
 
-    /// Performs a task's pending `Send`. Returns the task when the send completed (or failed)
-    /// at once, with its response set; `None` when the task was parked.
+    /// Performs a task's pending `Recv` or `Send` (any other request is left alone and the task
+    /// returned). Returns the task when the operation completed (or failed) at once, with its
+    /// response set; `None` when the task was parked.
+    ///
+    /// The request's reference to the channel is moved out, not cloned: the common case — the
+    /// operation completes at once — costs no reference-count traffic beyond dropping it.
     #[inline]
-    pub(crate) fn send_task(&self, mut task: Box<Task>) -> Option<Box<Task>> {
-        let mut st = self.state.lock();
-        let value = match task.pending.as_mut() {
-            Some(RequestKind::Send { value, .. }) => value.take(),
+    pub(crate) fn perform(mut task: Box<Task>) -> Option<Box<Task>> {
+        match task.pending.take() {
+            Some(RequestKind::Recv { chan }) => chan.recv_task(task),
+            Some(RequestKind::Send { chan, value }) => chan.send_value(task, value),
+            other => {
+                task.pending = other;
+                Some(task)
+            }
+        }
+    }
+
+    /// Performs a `Send` of the value in the task's pending request; see [`perform`](Self::perform).
+    #[cfg(all(test, tern_loom))]
+    pub(crate) fn send_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
+        let value = match task.pending.take() {
+            Some(RequestKind::Send { value, .. }) => value,
             _ => None,
         };
+        self.send_value(task, value)
+    }
+
+    #[inline]
+    fn send_value(
+        self: &Arc<Self>,
+        mut task: Box<Task>,
+        value: Option<Value>,
+    ) -> Option<Box<Task>> {
         let Some(value) = value else {
             // A send whose value is gone has already been delivered: complete it.
-            task.pending = None;
             task.response = Some(Response(ResponseKind::Unit));
             return Some(task);
         };
+        let mut st = self.state.lock();
         if st.closed {
-            task.pending = None;
             task.response = Some(Response(ResponseKind::Channel(
                 ChannelError::Closed,
                 Some(value),
@@ -224,33 +248,37 @@ impl ChanCore {
         }
         match st.offer(value, self.id.cap) {
             Ok(()) => {
-                task.pending = None;
                 task.response = Some(Response(ResponseKind::Unit));
                 Some(task)
             }
             Err(value) => {
-                if let Some(RequestKind::Send { value: slot, .. }) = task.pending.as_mut() {
-                    *slot = Some(value);
-                }
+                task.pending = Some(RequestKind::Send {
+                    chan: Arc::clone(self),
+                    value: Some(value),
+                });
                 st.senders.push_back(Waiter::Task(TaskShared::park(task)));
                 None
             }
         }
     }
 
-    /// Performs a task's pending `Recv`; like [`send_task`](Self::send_task).
+    /// Performs a `Recv` on this channel (the task's pending request is replaced); see
+    /// [`perform`](Self::perform).
     #[inline]
-    pub(crate) fn recv_task(&self, mut task: Box<Task>) -> Option<Box<Task>> {
+    pub(crate) fn recv_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
+        task.pending = None;
         let mut st = self.state.lock();
         let kind = if let Some(v) = st.take_value(self.id.cap) {
             ResponseKind::Value(v)
         } else if st.closed {
             ResponseKind::Channel(ChannelError::Closed, None)
         } else {
+            task.pending = Some(RequestKind::Recv {
+                chan: Arc::clone(self),
+            });
             st.receivers.push_back(Waiter::Task(TaskShared::park(task)));
             return None;
         };
-        task.pending = None;
         task.response = Some(Response(kind));
         Some(task)
     }

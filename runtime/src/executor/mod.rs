@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::JoinHandle;
 
+use crate::channel::ChanCore;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 use crate::task::{
     Cx, FrameReport, FrameStep, JoinOutcome, PanicReport, RequestKind, Response, ResponseKind,
@@ -53,7 +54,6 @@ const STEAL_MAX: usize = 256;
 
 /// The state of one executor shared by its workers and by whoever schedules onto it.
 pub(crate) struct Executor {
-    id: usize,
     node: Arc<str>,
     injector: Shared<Box<Task>>,
     stealable: Box<[Shared<Box<Task>>]>,
@@ -65,6 +65,7 @@ pub(crate) struct Executor {
 }
 
 struct Local {
+    /// The address of the executor this thread works for.
     exec: usize,
     queue: VecDeque<Box<Task>>,
 }
@@ -73,20 +74,30 @@ thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
 }
 
+/// Pushes `task` onto the current thread's private run queue when this thread is a worker of
+/// the executor the task belongs to; otherwise hands the task back.
+///
+/// The executor is identified by its address, which cannot be reused while `task` (which holds
+/// a reference to it) is alive.
+#[inline]
+pub(crate) fn push_local(task: Box<Task>) -> Result<(), Box<Task>> {
+    let exec = Arc::as_ptr(&task.sched) as *const () as usize;
+    LOCAL.with(|l| match l.try_borrow_mut() {
+        Ok(mut l) => match l.as_mut() {
+            Some(local) if local.exec == exec => {
+                local.queue.push_back(task);
+                Ok(())
+            }
+            _ => Err(task),
+        },
+        Err(_) => Err(task),
+    })
+}
+
 impl Schedule for Executor {
     #[inline]
     fn schedule(&self, task: Box<Task>) {
-        let task = LOCAL.with(|l| match l.try_borrow_mut() {
-            Ok(mut l) => match l.as_mut() {
-                Some(local) if local.exec == self.id => {
-                    local.queue.push_back(task);
-                    None
-                }
-                _ => Some(task),
-            },
-            Err(_) => Some(task),
-        });
-        if let Some(task) = task {
+        if let Err(task) = push_local(task) {
             self.inject(task);
         }
     }
@@ -108,10 +119,8 @@ impl Executor {
         workers: usize,
         on_start: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Arc<Executor>> {
-        static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         let workers = workers.max(1);
         let exec = Arc::new(Executor {
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             node: Arc::clone(&node),
             injector: Shared::default(),
             stealable: (0..workers).map(|_| Shared::default()).collect(),
@@ -209,7 +218,7 @@ impl Executor {
     fn worker_main(self: &Arc<Self>, index: usize) {
         LOCAL.with(|l| {
             *l.borrow_mut() = Some(Local {
-                exec: self.id,
+                exec: Arc::as_ptr(self) as *const () as usize,
                 queue: VecDeque::new(),
             });
         });
@@ -367,13 +376,8 @@ impl Executor {
     /// Performs the task's pending request. Returns the task when it can resume at once.
     pub(crate) fn perform(&self, mut task: Box<Task>) -> Option<Box<Task>> {
         match task.pending.as_ref() {
-            Some(RequestKind::Recv { chan }) => {
-                let chan = Arc::clone(chan);
-                chan.recv_task(task)
-            }
-            Some(RequestKind::Send { chan, .. }) => {
-                let chan = Arc::clone(chan);
-                chan.send_task(task)
+            Some(RequestKind::Recv { .. }) | Some(RequestKind::Send { .. }) => {
+                ChanCore::perform(task)
             }
             Some(RequestKind::Sleep { until }) => {
                 let until = *until;

@@ -123,8 +123,10 @@ impl Task {
     /// Hands the task to its executor's run queue.
     #[inline]
     pub(crate) fn schedule(self: Box<Self>) {
-        let sched = Arc::clone(&self.sched);
-        sched.schedule(self);
+        if let Err(task) = crate::executor::push_local(self) {
+            let sched = Arc::clone(&task.sched);
+            sched.schedule(task);
+        }
     }
 
     /// Withdraws this task's entry from its executor's timer (it was frozen while asleep).
