@@ -394,3 +394,45 @@ async fn snapshot_of_a_finished_task_is_refused() {
     }
     assert_eq!(t.snapshot().await.map(drop), Err(SnapshotError::Finished));
 }
+
+#[tokio::test]
+async fn a_far_sleep_deadline_restores_without_panicking_and_keeps_sleeping() {
+    let n = node("sleep-far", 1).await;
+    let t = n.spawn(Sleeper {
+        millis: 60_000,
+        value: 1,
+        slept: false,
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let snap = t.snapshot().await.unwrap().into_bytes();
+    // Rewrite the pending sleep's remaining time as u64::MAX nanoseconds (~584 years).
+    let good = n.restore::<u64>(&Snapshot::from_bytes(snap.clone()));
+    assert!(good.is_ok(), "the untouched snapshot restores");
+    let remaining_max = postcard::to_stdvec(&u64::MAX).unwrap();
+    // Find `Some(Pending::Sleep { remaining_nanos })`: tags 1, 2, then a varint of about 60 s.
+    let (start, end) = (0..snap.len() - 2)
+        .filter(|&i| snap[i] == 1 && snap[i + 1] == 2)
+        .find_map(|i| {
+            let rest = &snap[i + 2..];
+            let (nanos, after) = postcard::take_from_bytes::<u64>(rest).ok()?;
+            (50_000_000_000..=60_000_000_000)
+                .contains(&nanos)
+                .then(|| (i + 2, i + 2 + rest.len() - after.len() - 1))
+        })
+        .expect("the pending sleep in the snapshot");
+    let mut far = snap[..start].to_vec();
+    far.extend_from_slice(&remaining_max);
+    far.extend_from_slice(&snap[end + 1..]);
+    // Either refused as malformed (where the clock cannot represent it) or asleep for centuries.
+    match n.restore::<u64>(&Snapshot::from_bytes(far)) {
+        Ok(t) => {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(
+                !t.is_finished(),
+                "a task restored asleep for 584 years woke up"
+            );
+        }
+        Err(SnapshotError::Malformed(m)) => assert!(m.contains("sleep deadline"), "{m}"),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}

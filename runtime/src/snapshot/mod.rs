@@ -411,6 +411,14 @@ pub(crate) fn decode(
     if types[0].output_type() != header.output_type {
         return Err(SnapshotError::OutputType(header.task_type.clone()));
     }
+    let sleep_until = match &body.pending {
+        Some(Pending::Sleep { remaining_nanos }) => Some(
+            Instant::now()
+                .checked_add(Duration::from_nanos(*remaining_nanos))
+                .ok_or_else(|| SnapshotError::Malformed("sleep deadline out of range".into()))?,
+        ),
+        _ => None,
+    };
     let joined = match &body.pending {
         Some(Pending::Join(id)) => {
             Some(crate::handle::find(*id).ok_or(SnapshotError::UnknownTask(*id))?)
@@ -441,8 +449,8 @@ pub(crate) fn decode(
                 chan: chan(c),
                 value: Some(Value::Encoded(v)),
             },
-            Pending::Sleep { remaining_nanos } => RequestKind::Sleep {
-                until: Instant::now() + Duration::from_nanos(remaining_nanos),
+            Pending::Sleep { .. } => RequestKind::Sleep {
+                until: sleep_until.unwrap_or_else(Instant::now),
             },
             Pending::Join(_) => match joined {
                 Some(task) => RequestKind::Join { task },
