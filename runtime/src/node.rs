@@ -333,7 +333,7 @@ impl Node {
         task.pending = d.pending;
         task.response = d.response;
         task.epoch = d.header.epoch + epoch_bump;
-        task.restored_location = d.location;
+        task.restored_location = d.location.map(Box::new);
         self.resubmit(task);
     }
 

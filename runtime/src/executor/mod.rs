@@ -427,7 +427,10 @@ fn report(task: &Task, payload: &(dyn std::any::Any + Send), node: &str) -> Task
             .first()
             .map(|f| f.type_key().to_owned())
             .unwrap_or_default(),
-        suspension_point: task.location.map(Into::into),
+        suspension_point: task
+            .location
+            .map(Into::into)
+            .or_else(|| task.restored_location.as_deref().cloned()),
         frames: task
             .frames
             .iter()

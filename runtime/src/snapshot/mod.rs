@@ -328,7 +328,7 @@ pub(crate) fn encode(
     let location = task
         .location
         .map(SourceLocation::from)
-        .or_else(|| task.restored_location.clone());
+        .or_else(|| task.restored_location.as_deref().cloned());
     let body = Body {
         frames,
         pending,

@@ -96,7 +96,7 @@ pub(crate) struct Task {
     /// Where the task last suspended.
     pub(crate) location: Option<&'static Location<'static>>,
     /// Where the task last suspended before it was restored (until it suspends again here).
-    pub(crate) restored_location: Option<super::SourceLocation>,
+    pub(crate) restored_location: Option<Box<super::SourceLocation>>,
     /// The task was handed off whole (frozen into a snapshot): dropping it is not a cancel.
     pub(crate) detached: bool,
 }
@@ -325,5 +325,23 @@ impl TaskShared {
     /// Whether the task has ended (finished, failed or been cancelled).
     pub(crate) fn is_finished(&self) -> bool {
         self.join.lock().done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prints the sizes that make up an idle task (run with `--nocapture`).
+    #[test]
+    fn idle_task_footprint() {
+        println!(
+            "Task {} + TaskShared {} (+16 Arc header) + RequestKind {} + Response {} + Value {}",
+            std::mem::size_of::<Task>(),
+            std::mem::size_of::<TaskShared>(),
+            std::mem::size_of::<RequestKind>(),
+            std::mem::size_of::<Response>(),
+            std::mem::size_of::<Value>(),
+        );
     }
 }
