@@ -1,1 +1,330 @@
-//! Shared helpers for the benches.
+//! Shared helpers for tern's benches: runtimes, the bench-only machines, and `/proc` probes.
+//!
+//! The criterion files in `benches/` and the footprint probes in `src/bin/` use these. The
+//! machines written for the integration tests (`Relay`, `RingMember`, `Skynet`) come from
+//! `tern-tests`; the ones here exist only for measuring (ping-pong and throughput).
+//!
+//! Every machine checks what it receives and panics on a wrong value, so a bench that times a
+//! wrong answer fails instead of reporting a figure.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+use tern::{Channel, Cx, Machine, Node, Step};
+
+/// Whether the quick smoke mode is on (`TERN_BENCH_QUICK=1`): smaller problem sizes.
+pub fn quick() -> bool {
+    std::env::var("TERN_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A current-thread tokio runtime that drives tern from the bench thread (setup, external
+/// sends and receives, joins). tern's tasks run on the node's own worker threads.
+pub fn driver() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio driver runtime did not start: {e}"),
+    }
+}
+
+/// A tokio runtime for a peer: current-thread when `workers` is `None`, else multi-thread
+/// with that many workers.
+pub fn tokio_runtime(workers: Option<usize>) -> tokio::runtime::Runtime {
+    let built = match workers {
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    match built {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio peer runtime did not start: {e}"),
+    }
+}
+
+/// Starts a tern node with `workers` worker threads and a process-unique id.
+pub fn start_node(driver: &tokio::runtime::Runtime, prefix: &str, workers: usize) -> Node {
+    driver.block_on(tern_tests::node(prefix, workers))
+}
+
+/// A field of `/proc/self/status` in KiB (`"VmRSS"`, `"VmHWM"`), if readable.
+pub fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+// ---- ping-pong -------------------------------------------------------------------------------
+
+/// Where an [`Echo`] or a [`Pinger`] is suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PingAt {
+    /// Not started.
+    Start,
+    /// Waiting in a send.
+    Sending,
+    /// Waiting in a receive.
+    Receiving,
+}
+
+/// Answers every `v` received on `ping` with `v + 1` on `pong`; returns how many it answered
+/// when `ping` (or `pong`) closes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Echo {
+    /// Where requests arrive.
+    pub ping: Channel<u64>,
+    /// Where answers go.
+    pub pong: Channel<u64>,
+    /// Answers sent.
+    pub count: u64,
+    /// The suspension point.
+    pub at: PingAt,
+}
+
+impl Echo {
+    /// An echo between two channels.
+    pub fn new(ping: Channel<u64>, pong: Channel<u64>) -> Self {
+        Echo {
+            ping,
+            pong,
+            count: 0,
+            at: PingAt::Start,
+        }
+    }
+}
+
+impl Machine for Echo {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_benches::Echo";
+    const FINGERPRINT: u64 = 0xbe7c_0001;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        match self.at {
+            PingAt::Start => {}
+            PingAt::Receiving => match cx.resumed(|| self.ping.recv()) {
+                Ok(v) => {
+                    self.at = PingAt::Sending;
+                    return cx.suspend(self.pong.send(v + 1));
+                }
+                Err(_closed) => return Step::Done(self.count),
+            },
+            PingAt::Sending => {
+                if cx.resumed(|| self.pong.send(0)).is_err() {
+                    return Step::Done(self.count);
+                }
+                self.count += 1;
+            }
+        }
+        self.at = PingAt::Receiving;
+        cx.suspend(self.ping.recv())
+    }
+}
+tern::register_machine!(Echo);
+
+/// Sends `0, 1, …, rounds - 1` on `ping`, checking that each answer on `pong` is the value
+/// plus one; then closes both channels and returns `rounds`.
+///
+/// # Panics
+/// On a wrong answer or a closed channel (the task's join then reports it).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Pinger {
+    /// Where requests go.
+    pub ping: Channel<u64>,
+    /// Where answers arrive.
+    pub pong: Channel<u64>,
+    /// Round trips to make.
+    pub rounds: u64,
+    /// Round trips completed.
+    pub done: u64,
+    /// The suspension point.
+    pub at: PingAt,
+}
+
+impl Pinger {
+    /// A pinger making `rounds` round trips.
+    pub fn new(ping: Channel<u64>, pong: Channel<u64>, rounds: u64) -> Self {
+        Pinger {
+            ping,
+            pong,
+            rounds,
+            done: 0,
+            at: PingAt::Start,
+        }
+    }
+}
+
+impl Machine for Pinger {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_benches::Pinger";
+    const FINGERPRINT: u64 = 0xbe7c_0002;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        match self.at {
+            PingAt::Start => {}
+            PingAt::Sending => {
+                if let Err(e) = cx.resumed(|| self.ping.send(0)) {
+                    panic!("ping {} not sent: {e}", self.done);
+                }
+                self.at = PingAt::Receiving;
+                return cx.suspend(self.pong.recv());
+            }
+            PingAt::Receiving => match cx.resumed(|| self.pong.recv()) {
+                Ok(v) if v == self.done + 1 => self.done += 1,
+                Ok(v) => panic!("ping {} answered with {v}", self.done),
+                Err(e) => panic!("pong {} not received: {e}", self.done),
+            },
+        }
+        if self.done == self.rounds {
+            self.ping.close();
+            self.pong.close();
+            return Step::Done(self.done);
+        }
+        self.at = PingAt::Sending;
+        cx.suspend(self.ping.send(self.done))
+    }
+}
+tern::register_machine!(Pinger);
+
+// ---- throughput ------------------------------------------------------------------------------
+
+/// Sends `next, next + 1, …, end - 1` on `out`, then ends.
+///
+/// # Panics
+/// When a send fails (the channel closed under it).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Producer {
+    /// Where values go.
+    pub out: Channel<u64>,
+    /// The next value to send.
+    pub next: u64,
+    /// One past the last value.
+    pub end: u64,
+    /// Whether a send is in flight.
+    pub sending: bool,
+}
+
+impl Machine for Producer {
+    type Output = ();
+    const TYPE_KEY: &'static str = "tern_benches::Producer";
+    const FINGERPRINT: u64 = 0xbe7c_0003;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<()> {
+        if self.sending {
+            if let Err(e) = cx.resumed(|| self.out.send(0)) {
+                panic!("producer send of {} failed: {e}", self.next);
+            }
+            self.next += 1;
+        }
+        if self.next == self.end {
+            return Step::Done(());
+        }
+        self.sending = true;
+        cx.suspend(self.out.send(self.next))
+    }
+}
+tern::register_machine!(Producer);
+
+/// Receives `remaining` values from `input` and returns their (wrapping) sum.
+///
+/// # Panics
+/// When the channel closes before all values arrived.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Consumer {
+    /// Where values arrive.
+    pub input: Channel<u64>,
+    /// Values still to receive.
+    pub remaining: u64,
+    /// The sum so far.
+    pub sum: u64,
+    /// Whether a receive is in flight.
+    pub receiving: bool,
+}
+
+impl Machine for Consumer {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_benches::Consumer";
+    const FINGERPRINT: u64 = 0xbe7c_0004;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        if self.receiving {
+            match cx.resumed(|| self.input.recv()) {
+                Ok(v) => {
+                    self.sum = self.sum.wrapping_add(v);
+                    self.remaining -= 1;
+                }
+                Err(e) => panic!("consumer lost its input with {} to go: {e}", self.remaining),
+            }
+        }
+        if self.remaining == 0 {
+            return Step::Done(self.sum);
+        }
+        self.receiving = true;
+        cx.suspend(self.input.recv())
+    }
+}
+tern::register_machine!(Consumer);
+
+// ---- idle tasks ------------------------------------------------------------------------------
+
+/// Waits for one value on `inbox` and returns it (0 when the inbox closes): a task that sits
+/// parked in `recv` for the footprint probe.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Parked {
+    /// Where the task waits.
+    pub inbox: Channel<u64>,
+    /// Whether the receive is in flight.
+    pub waiting: bool,
+}
+
+impl Machine for Parked {
+    type Output = u64;
+    const TYPE_KEY: &'static str = "tern_benches::Parked";
+    const FINGERPRINT: u64 = 0xbe7c_0005;
+
+    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+        if self.waiting {
+            return Step::Done(cx.resumed(|| self.inbox.recv()).unwrap_or(0));
+        }
+        self.waiting = true;
+        cx.suspend(self.inbox.recv())
+    }
+}
+tern::register_machine!(Parked);
+
+// ---- skynet on tokio -------------------------------------------------------------------------
+
+/// The answer of skynet with 1,000,000 leaves.
+pub const SKYNET_1M: u64 = 499_999_500_000;
+
+/// skynet on tokio: a task over `size` leaves starting at ordinal `num` spawns ten subtasks
+/// with `tokio::spawn` and sums their `JoinHandle`s; a leaf returns its ordinal.
+///
+/// # Panics
+/// When a subtask panics (inside the runtime, surfacing on the root's join).
+pub fn tokio_skynet(num: u64, size: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+    Box::pin(async move {
+        if size <= 1 {
+            return num;
+        }
+        let part = size / 10;
+        let children: Vec<_> = (0..10)
+            .map(|i| tokio::spawn(tokio_skynet(num + i * part, part)))
+            .collect();
+        let mut sum = 0;
+        for child in children {
+            match child.await {
+                Ok(v) => sum += v,
+                Err(e) => panic!("a skynet subtask failed: {e}"),
+            }
+        }
+        sum
+    })
+}
