@@ -63,7 +63,7 @@
 //! ## Map of the crate
 //!
 //! - [`task`]: the [`Machine`] trait — the task model — and effects ([`Effect`]).
-//! - [`channel`]: [`Channel`] and its operations.
+//! - [`channel`](mod@channel): [`Channel`] and its operations.
 //! - [`snapshot`]: the snapshot format and its checks.
 //! - The executor (worker threads, run queues, parking, timers) is internal.
 //! - [`Node`] ties them together; [`TaskHandle`] joins, snapshots and moves a task.

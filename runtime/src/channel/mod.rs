@@ -1,6 +1,6 @@
 //! Named channels: `Channel<T>`, the effects `recv`/`send`, and their futures.
 //!
-//! A [`Channel<T>`] is a typed handle on an untyped [`core`] owned by a node, found by name:
+//! A [`Channel<T>`] is a typed handle on an untyped core owned by a node, found by name:
 //! the same name on the same node is the same channel. Its identity is the name, a fingerprint
 //! of `T` and the capacity; asking for a name that exists with another type or capacity gives a
 //! handle whose every operation fails with [`ChannelError::Mismatch`] — never a misdecode.

@@ -101,42 +101,97 @@ fn close_races_send_and_recv() {
     });
 }
 
+/// A receive polled once, then dropped if pending (what `RecvFuture`'s `Drop` does).
+fn recv_once_then_cancel(core: &ChanCore) -> Option<u64> {
+    let mut reg = ExtReg::default();
+    let first = block_on(poll_fn(|cx| Poll::Ready(core.poll_recv_ext(&mut reg, cx))));
+    match first {
+        Poll::Ready(r) => r.ok().map(as_u64),
+        Poll::Pending => {
+            core.cancel_ext(&mut reg);
+            None
+        }
+    }
+}
+
 #[test]
-fn cancelled_recv_gives_the_value_back() {
+fn cancelled_recv_races_send_and_close() {
     loom::model(|| {
         let core = chan(0);
         let c = Arc::clone(&core);
         let sender = thread::spawn(move || send(&c, 5));
         let c = Arc::clone(&core);
-        // A receive polled once, then dropped (as `RecvFuture`'s `Drop` does when pending).
-        let receiver = thread::spawn(move || {
-            let mut reg = ExtReg::default();
-            let first = block_on(poll_fn(|cx| Poll::Ready(c.poll_recv_ext(&mut reg, cx))));
-            match first {
-                Poll::Ready(r) => Some(r.map(as_u64)),
-                Poll::Pending => {
-                    c.cancel_ext(&mut reg);
-                    None
-                }
-            }
-        });
+        let receiver = thread::spawn(move || recv_once_then_cancel(&c));
+        core.close();
         let got = receiver.join().unwrap();
-        core.close(); // releases a sender that no receiver took
         let back = returned(sender.join().unwrap());
-        let left = drain_closed(&core);
-        let mut seen: Vec<u64> = left;
+        // A value delivered to the cancelled receiver goes back into the channel.
+        let mut seen = drain_closed(&core);
         seen.extend(back);
-        match got {
-            Some(Ok(v)) => seen.push(v),
-            Some(Err(e)) => panic!("recv failed with {e:?} before the close"),
-            None => {}
-        }
+        seen.extend(got);
         assert_eq!(
             seen,
             [5],
             "exactly once: received, returned or left in the channel"
         );
         assert_eq!(core.balance(), 0);
+    });
+}
+
+#[test]
+fn cancelled_recv_passes_the_value_on() {
+    loom::model(|| {
+        let core = chan(0);
+        let c = Arc::clone(&core);
+        let sender = thread::spawn(move || send(&c, 5));
+        let c = Arc::clone(&core);
+        let cancelled = thread::spawn(move || recv_once_then_cancel(&c));
+        let c = Arc::clone(&core);
+        let receiver = thread::spawn(move || recv(&c).ok());
+        // One receiver always stays to take the value, so the send completes.
+        assert!(sender.join().unwrap().is_ok());
+        let first = cancelled.join().unwrap();
+        core.close(); // releases the other receiver if the first one took the value
+        let second = receiver.join().unwrap();
+        let mut seen = drain_closed(&core);
+        seen.extend(first);
+        seen.extend(second);
+        assert_eq!(seen, [5], "exactly once");
+        assert_eq!(core.balance(), 0);
+    });
+}
+
+#[test]
+fn cancelled_send_is_taken_or_dropped() {
+    loom::model(|| {
+        let core = chan(0);
+        let c = Arc::clone(&core);
+        // A send polled once, then dropped if pending: its value is dropped, unsent.
+        let sender = thread::spawn(move || {
+            let mut reg = ExtReg::default();
+            let mut value = Some(Value::new(5u64));
+            let first = block_on(poll_fn(|cx| {
+                Poll::Ready(c.poll_send_ext(&mut reg, &mut value, cx))
+            }));
+            match first {
+                Poll::Ready(r) => r.is_ok(),
+                Poll::Pending => {
+                    c.cancel_ext(&mut reg);
+                    false
+                }
+            }
+        });
+        let c = Arc::clone(&core);
+        let receiver = thread::spawn(move || recv(&c));
+        let completed = sender.join().unwrap();
+        core.close();
+        let got = receiver.join().unwrap();
+        if completed {
+            assert_eq!(got, Ok(5), "a completed send was received");
+        }
+        assert!(matches!(got, Ok(5) | Err(ChannelError::Closed)), "{got:?}");
+        assert_eq!(core.balance(), 0);
+        assert_eq!(core.len(), 0);
     });
 }
 

@@ -79,22 +79,16 @@ fn parked_task(core: &Arc<ChanCore>, sched: &Arc<FakeSched>, how: Parked) -> Arc
 }
 
 /// `handle::freeze`: flag, wait for the cell, withdraw the request at its wait site.
-fn freeze(
-    shared: &Arc<TaskShared>,
-    core: &Arc<ChanCore>,
-    sched: &FakeSched,
-    how: Parked,
-) -> Box<Task> {
+fn freeze(shared: &Arc<TaskShared>, core: &ChanCore, sched: &FakeSched, how: Parked) -> Box<Task> {
     shared.request_freeze();
     let task = block_on(poll_fn(|cx| shared.poll_freeze(cx))).expect("the task never finishes");
     match &task.pending {
         Some(RequestKind::Recv { chan }) | Some(RequestKind::Send { chan, .. }) => {
-            assert!(Arc::ptr_eq(chan, core));
             chan.withdraw(shared);
         }
         _ => {}
     }
-    // The external party may be waiting (on the other side); the task must not be.
+    // The external party may be waiting on the other side; the frozen task must not be.
     let balance = core.balance();
     match how {
         Parked::Recv => assert!(balance >= 0, "a stale receiver entry is left"),
@@ -107,8 +101,9 @@ fn freeze(
 
 /// A worker: takes the task if it is scheduled before the freezer is done. When its freeze
 /// flag is up it hands the task over (`run_task`); otherwise it "runs" it: the task consumes
-/// its response and suspends on a receive of `core` again. Returns a value the task consumed.
-fn worker(core: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
+/// its response and suspends on a receive of `idle`, a channel nobody sends to. Returns the
+/// value the task consumed, if any.
+fn worker(idle: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
     let task = {
         let mut r = sched.ready.lock();
         loop {
@@ -136,13 +131,13 @@ fn worker(core: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
         other => panic!("unexpected response {other:?}"),
     };
     task.pending = Some(RequestKind::Recv {
-        chan: Arc::clone(core),
+        chan: Arc::clone(idle),
     });
-    assert!(core.recv_task(task).is_none(), "nothing else to receive");
+    assert!(idle.recv_task(task).is_none(), "nobody sends on `idle`");
     consumed
 }
 
-/// Where the value is, as seen from the frozen task: its response or its withdrawn send.
+/// The value the frozen task carries: its response, or its withdrawn send's value.
 fn carried_by(mut task: Box<Task>) -> Option<u64> {
     let carried = match (task.pending.take(), task.response.take()) {
         (None, Some(Response(ResponseKind::Value(v)))) => Some(as_u64(v)),
@@ -157,9 +152,15 @@ fn carried_by(mut task: Box<Task>) -> Option<u64> {
     carried
 }
 
-fn model(cap: usize, how: Parked) {
+/// The task is parked on a channel of capacity `cap` (holding `prefill`) as `how` while the
+/// external party does the opposite operation once and a freezer freezes the task.
+fn model(cap: usize, prefill: Option<u64>, how: Parked) {
     loom::model(move || {
         let core = chan(cap);
+        let idle = chan(0);
+        if let Some(v) = prefill {
+            send(&core, v).expect("room in the buffer");
+        }
         let sched = Arc::new(FakeSched::default());
         let shared = parked_task(&core, &sched, how);
 
@@ -171,34 +172,44 @@ fn model(cap: usize, how: Parked) {
         let (c, s, sh) = (Arc::clone(&core), Arc::clone(&sched), Arc::clone(&shared));
         let freezer = thread::spawn(move || freeze(&sh, &c, &s, how));
 
-        let consumed = worker(&core, &sched);
+        let consumed = worker(&idle, &sched);
         let frozen = freezer.join().unwrap();
+        // Releases an external party left waiting by a freezer that won.
         core.close();
         let (sent_back, received) = external.join().unwrap();
-        let left = drain_closed(&core);
 
-        let mut seen: Vec<u64> = left;
+        let mut seen: Vec<u64> = drain_closed(&core);
         seen.extend(carried_by(frozen));
         seen.extend(consumed);
         seen.extend(sent_back);
         seen.extend(received);
-        assert_eq!(seen, [5], "the value is delivered exactly once");
+        seen.sort_unstable();
+        let mut want: Vec<u64> = prefill.into_iter().chain([5]).collect();
+        want.sort_unstable();
+        assert_eq!(seen, want, "every value exactly once");
         assert_eq!(core.balance(), 0);
+        assert_eq!(idle.balance(), 0, "the frozen task left `idle`");
         assert!(sched.ready.lock().tasks.is_empty());
     });
 }
 
 #[test]
 fn send_races_freeze_of_receiver_rendezvous() {
-    model(0, Parked::Recv);
+    model(0, None, Parked::Recv);
 }
 
 #[test]
 fn send_races_freeze_of_receiver_buffered() {
-    model(1, Parked::Recv);
+    model(1, None, Parked::Recv);
 }
 
 #[test]
 fn recv_races_freeze_of_sender_rendezvous() {
-    model(0, Parked::Send);
+    model(0, None, Parked::Send);
+}
+
+#[test]
+fn recv_refill_races_freeze_of_sender_buffered() {
+    // The receive takes 4 from the full buffer and refills it from the parked sender's 5.
+    model(1, Some(4), Parked::Send);
 }

@@ -1,6 +1,12 @@
 //! loom models of `executor::park`: the announce / re-check / park protocol against a waker
 //! that publishes work then wakes one sleeper, the remembered permit, and shutdown.
 //! Asserted: no lost wake-up (loom reports a worker parked forever as a deadlock).
+//!
+//! The protocol is a store-buffering pattern on two `SeqCst` atomics (`Idle::idle` and the
+//! queue's length hint). loom models `SeqCst` accesses as `AcqRel` (loom's README, "Unsupported
+//! features"), so it would report the forbidden outcome "both re-checks read stale" as a lost
+//! wake-up. `sc_order` puts a `SeqCst` fence where the real code relies on the single total
+//! order of its `SeqCst` accesses; without it this model deadlocks under loom.
 
 use loom::thread;
 
@@ -19,10 +25,17 @@ struct Pool {
 
 const WORKER: usize = 0;
 
+/// Stands for the `SeqCst` total order between a `SeqCst` store and the following `SeqCst`
+/// load of another location in the same thread, which loom does not model (see above).
+fn sc_order() {
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
 impl Pool {
     /// `Executor::inject` then `Executor::wake_one`.
     fn inject(&self, item: u32) {
         self.injector.push(item);
+        sc_order();
         if let Some(i) = self.idle.take_one() {
             assert_eq!(i, WORKER);
             self.parker.unpark();
@@ -37,6 +50,7 @@ impl Pool {
     /// `Executor::park`.
     fn park(&self) {
         self.idle.announce(WORKER);
+        sc_order();
         if self.has_work() || self.shutdown.load(Ordering::SeqCst) {
             if !self.idle.withdraw(WORKER) {
                 // A waker took us off the list and left a permit: consume it.
