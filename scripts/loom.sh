@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg tern_loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2
-exec cargo test -p tern --lib --release --locked -- --test-threads=1 tests::
+exec cargo test -p tern --lib --release --locked -- --test-threads=1 tests::loom_

@@ -7,7 +7,7 @@
 
 #[cfg(not(tern_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
 
     /// A mutex whose `lock` cannot fail (no poisoning).
@@ -54,7 +54,7 @@ mod imp {
 
 #[cfg(tern_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     // Reference counts are not what the models are about, and loom's `Arc` cannot coerce to
     // `Arc<dyn Trait>`: the std one is used under loom too.
     pub(crate) use std::sync::Arc;

@@ -171,13 +171,14 @@ impl Executor {
     }
 
     /// Schedules `task` from outside this executor's workers.
+    ///
+    /// After [`stop`](Self::stop) the task is dropped (its joiner sees a cancel): the injector is
+    /// closed under its lock, so a task can never be queued behind the final drain.
     pub(crate) fn inject(&self, task: Box<Task>) {
-        if self.shutdown.load(Ordering::SeqCst) {
-            drop(task);
-            return;
+        match self.injector.push(task) {
+            Ok(()) => self.wake_one(),
+            Err(task) => drop(task),
         }
-        self.injector.push(task);
-        self.wake_one();
     }
 
     fn wake_one(&self) {
@@ -206,9 +207,9 @@ impl Executor {
                 t.join().ok();
             }
         }
-        left.extend(self.injector.drain());
+        left.extend(self.injector.close_and_drain());
         for s in self.stealable.iter() {
-            left.extend(s.drain());
+            left.extend(s.close_and_drain());
         }
         left
     }

@@ -10,9 +10,12 @@
 //!
 //! The re-check after announcing is what prevents a lost wake-up: either the waker's read of
 //! `idle` sees the announcement (and wakes someone), or the worker's re-check sees the work.
+//! Both sides put a `SeqCst` fence between their store and their load (the textbook
+//! store-buffering fix), which also lets loom, which treats `SeqCst` accesses as acquire/release,
+//! check the protocol.
 //! A [`Parker`] remembers an unpark that arrives before its park.
 
-use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// A one-permit parking spot for one thread.
 #[derive(Debug, Default)]
@@ -51,6 +54,9 @@ impl Idle {
         let mut s = self.sleepers.lock();
         s.push(index);
         self.idle.store(s.len(), Ordering::SeqCst);
+        drop(s);
+        // Orders the announcement before the caller's re-check of the queues (store → load).
+        fence(Ordering::SeqCst);
     }
 
     /// Withdraws an announcement; `false` if a waker already took this worker off the list
@@ -75,6 +81,8 @@ impl Idle {
 
     /// Takes one sleeper off the list; the caller must unpark it.
     pub(crate) fn take_one(&self) -> Option<usize> {
+        // Orders the caller's publication of work before this read of `idle` (store → load).
+        fence(Ordering::SeqCst);
         if self.count() == 0 {
             return None;
         }

@@ -12,34 +12,51 @@ use std::collections::VecDeque;
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
 /// A queue shared between threads, with a length hint readable without the lock.
+///
+/// Once [closed](Shared::close_and_drain) it accepts nothing more: a push racing the close
+/// either lands before the drain (and is drained) or is handed back — never left behind.
 #[derive(Debug)]
 pub(crate) struct Shared<T> {
-    items: Mutex<VecDeque<T>>,
+    items: Mutex<Items<T>>,
     len: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Items<T> {
+    queue: VecDeque<T>,
+    closed: bool,
 }
 
 impl<T> Default for Shared<T> {
     fn default() -> Self {
         Shared {
-            items: Mutex::new(VecDeque::new()),
+            items: Mutex::new(Items {
+                queue: VecDeque::new(),
+                closed: false,
+            }),
             len: AtomicUsize::new(0),
         }
     }
 }
 
 impl<T> Shared<T> {
-    /// Pushes one item at the back.
-    pub(crate) fn push(&self, item: T) {
-        let mut q = self.items.lock();
-        q.push_back(item);
-        self.len.store(q.len(), Ordering::SeqCst);
+    /// Pushes one item at the back, or hands it back if the queue is closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let mut items = self.items.lock();
+        if items.closed {
+            return Err(item);
+        }
+        items.queue.push_back(item);
+        self.len.store(items.queue.len(), Ordering::SeqCst);
+        Ok(())
     }
 
     /// Moves every item of `batch` to the back, keeping their order.
+    /// (Only the owning worker pushes batches, and it has stopped before its queue is closed.)
     pub(crate) fn push_batch(&self, batch: impl IntoIterator<Item = T>) {
-        let mut q = self.items.lock();
-        q.extend(batch);
-        self.len.store(q.len(), Ordering::SeqCst);
+        let mut items = self.items.lock();
+        items.queue.extend(batch);
+        self.len.store(items.queue.len(), Ordering::SeqCst);
     }
 
     /// Pops one item from the front.
@@ -47,9 +64,9 @@ impl<T> Shared<T> {
         if self.is_empty_hint() {
             return None;
         }
-        let mut q = self.items.lock();
-        let item = q.pop_front();
-        self.len.store(q.len(), Ordering::SeqCst);
+        let mut items = self.items.lock();
+        let item = items.queue.pop_front();
+        self.len.store(items.queue.len(), Ordering::SeqCst);
         item
     }
 
@@ -59,18 +76,19 @@ impl<T> Shared<T> {
         if self.is_empty_hint() {
             return 0;
         }
-        let mut q = self.items.lock();
-        let n = q.len().div_ceil(2).min(max);
-        into.extend(q.drain(..n));
-        self.len.store(q.len(), Ordering::SeqCst);
+        let mut items = self.items.lock();
+        let n = items.queue.len().div_ceil(2).min(max);
+        into.extend(items.queue.drain(..n));
+        self.len.store(items.queue.len(), Ordering::SeqCst);
         n
     }
 
-    /// Takes every item.
-    pub(crate) fn drain(&self) -> Vec<T> {
-        let mut q = self.items.lock();
+    /// Closes the queue (later pushes are handed back) and takes every item.
+    pub(crate) fn close_and_drain(&self) -> Vec<T> {
+        let mut items = self.items.lock();
+        items.closed = true;
         self.len.store(0, Ordering::SeqCst);
-        q.drain(..).collect()
+        items.queue.drain(..).collect()
     }
 
     /// A hint: `true` may be stale, but a `false` read after an item's push (in the
@@ -81,6 +99,6 @@ impl<T> Shared<T> {
 
     /// The exact length, under the lock.
     pub(crate) fn len(&self) -> usize {
-        self.items.lock().len()
+        self.items.lock().queue.len()
     }
 }

@@ -333,10 +333,14 @@ mod tests {
     use super::*;
 
     /// An idle task costs a `Task`, a `TaskShared` and its frames: keep the first two within
-    /// budget (bytes per idle task is one of the benchmarked figures).
+    /// budget (bytes per idle task is one of the benchmarked figures). Loom's locks are larger.
     #[test]
+    #[cfg(not(tern_loom))]
     fn idle_task_footprint_stays_within_budget() {
-        let (task, shared) = (std::mem::size_of::<Task>(), std::mem::size_of::<TaskShared>());
+        let (task, shared) = (
+            std::mem::size_of::<Task>(),
+            std::mem::size_of::<TaskShared>(),
+        );
         assert!(task <= 176, "Task grew to {task} bytes");
         assert!(shared <= 128, "TaskShared grew to {shared} bytes");
         assert!(std::mem::size_of::<Value>() <= 24);

@@ -335,7 +335,7 @@ impl Cx<'_> {
 ///
 /// `#[migratable]` does this for the machines it generates.
 ///
-/// ```ignore
+/// ```text
 /// tern::register_machine!(MyMachine);
 /// ```
 #[macro_export]
