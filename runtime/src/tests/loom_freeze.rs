@@ -1,12 +1,10 @@
-//! loom models of a channel operation racing the freeze of the task parked on it.
-//! Asserted: the value is delivered exactly once — carried by the frozen task (as its response
-//! or its withdrawn send), consumed by a worker that ran the task first, left in the channel, or
-//! handed back to the external sender — and no stale waiting entry is left in the channel.
+//! loom models of an external send, receive or close racing the freeze of a task parked on the
+//! channel. Asserted: every value exactly once (frozen task, worker, channel, external party);
+//! the frozen task leaves no stale entry behind.
 //!
-//! Thread A is the external party (`poll_send_ext` / `poll_recv_ext`), thread B the freezer
-//! (`handle::freeze`), the main thread a worker of a fake scheduler (`Executor::run_task`'s
-//! freeze check). On a rendezvous channel the external party blocks when the freezer wins, so
-//! the main thread closes the channel once the freezer is done; that hands the value back.
+//! Threads: the external party, the freezer (`handle::freeze`), and main as a worker of a fake
+//! scheduler (`run_task`'s freeze check). Once the freezer is done, main closes the channel to
+//! release an external party left waiting on a rendezvous channel by a freezer that won.
 
 use std::future::poll_fn;
 
@@ -15,6 +13,7 @@ use loom::thread;
 
 use super::loom_channel::{as_u64, chan, drain_closed, recv, returned, send};
 use crate::channel::ChanCore;
+use crate::error::ChannelError;
 use crate::executor::Schedule;
 use crate::sync::{Arc, Condvar, Mutex};
 use crate::task::{RequestKind, Response, ResponseKind, Task, TaskId, TaskShared};
@@ -46,8 +45,17 @@ impl Schedule for FakeSched {
     fn withdraw_timer(&self, _task: &Arc<TaskShared>) {}
 }
 
+/// What the external thread does.
+#[derive(Clone, Copy, PartialEq)]
+enum Other {
+    /// The operation opposite the task's, once.
+    Opposite,
+    /// Closes the channel.
+    Close,
+}
+
 /// What the task was suspended on.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Parked {
     /// A receive; the external party sends 5.
     Recv,
@@ -126,9 +134,8 @@ fn worker(idle: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
         "a scheduled task has completed its request"
     );
     let consumed = match task.response.take() {
-        Some(Response(ResponseKind::Value(v))) => Some(as_u64(v)),
-        Some(Response(ResponseKind::Unit)) => None,
-        other => panic!("unexpected response {other:?}"),
+        Some(r) => value_of(r),
+        None => panic!("a scheduled task has a response"),
     };
     task.pending = Some(RequestKind::Recv {
         chan: Arc::clone(idle),
@@ -137,11 +144,20 @@ fn worker(idle: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
     consumed
 }
 
-/// The value the frozen task carries: its response, or its withdrawn send's value.
-fn carried_by(mut task: Box<Task>) -> Option<u64> {
+/// The value a response carries: a received value, or a failed send's value handed back.
+fn value_of(response: Response) -> Option<u64> {
+    match response.0 {
+        ResponseKind::Value(v) => Some(as_u64(v)),
+        ResponseKind::Unit => None,
+        ResponseKind::Channel(ChannelError::Closed, v) => v.map(as_u64),
+        other => panic!("unexpected response {other:?}"),
+    }
+}
+
+/// The value the frozen task carries: in its response, or in its withdrawn send.
+fn carried_by(task: &mut Task) -> Option<u64> {
     let carried = match (task.pending.take(), task.response.take()) {
-        (None, Some(Response(ResponseKind::Value(v)))) => Some(as_u64(v)),
-        (None, Some(Response(ResponseKind::Unit))) => None,
+        (None, Some(r)) => value_of(r),
         (Some(RequestKind::Recv { .. }), None) => None,
         (Some(RequestKind::Send { value, .. }), None) => {
             Some(as_u64(value.expect("a withdrawn send keeps its value")))
@@ -153,8 +169,8 @@ fn carried_by(mut task: Box<Task>) -> Option<u64> {
 }
 
 /// The task is parked on a channel of capacity `cap` (holding `prefill`) as `how` while the
-/// external party does the opposite operation once and a freezer freezes the task.
-fn model(cap: usize, prefill: Option<u64>, how: Parked) {
+/// external thread does `other` and a freezer freezes the task.
+fn model(cap: usize, prefill: Option<u64>, how: Parked, other: Other) {
     loom::model(move || {
         let core = chan(cap);
         let idle = chan(0);
@@ -165,29 +181,34 @@ fn model(cap: usize, prefill: Option<u64>, how: Parked) {
         let shared = parked_task(&core, &sched, how);
 
         let c = Arc::clone(&core);
-        let external = thread::spawn(move || match how {
-            Parked::Recv => (returned(send(&c, 5)), None),
-            Parked::Send => (None, recv(&c).ok()),
+        let external = thread::spawn(move || match (other, how) {
+            (Other::Close, _) => {
+                c.close();
+                (None, None)
+            }
+            (Other::Opposite, Parked::Recv) => (returned(send(&c, 5)), None),
+            (Other::Opposite, Parked::Send) => (None, recv(&c).ok()),
         });
         let (c, s, sh) = (Arc::clone(&core), Arc::clone(&sched), Arc::clone(&shared));
         let freezer = thread::spawn(move || freeze(&sh, &c, &s, how));
 
         let consumed = worker(&idle, &sched);
-        let frozen = freezer.join().unwrap();
+        let mut frozen = freezer.join().unwrap();
         // Releases an external party left waiting by a freezer that won.
         core.close();
         let (sent_back, received) = external.join().unwrap();
 
         let mut seen: Vec<u64> = drain_closed(&core);
-        seen.extend(carried_by(frozen));
+        seen.extend(carried_by(&mut frozen));
+        drop(frozen);
         seen.extend(consumed);
         seen.extend(sent_back);
         seen.extend(received);
         seen.sort_unstable();
-        let mut want: Vec<u64> = prefill.into_iter().chain([5]).collect();
+        let five = how == Parked::Send || other == Other::Opposite;
+        let mut want: Vec<u64> = prefill.into_iter().chain(five.then_some(5)).collect();
         want.sort_unstable();
         assert_eq!(seen, want, "every value exactly once");
-        assert_eq!(core.balance(), 0);
         assert_eq!(idle.balance(), 0, "the frozen task left `idle`");
         assert!(sched.ready.lock().tasks.is_empty());
     });
@@ -195,21 +216,31 @@ fn model(cap: usize, prefill: Option<u64>, how: Parked) {
 
 #[test]
 fn send_races_freeze_of_receiver_rendezvous() {
-    model(0, None, Parked::Recv);
+    model(0, None, Parked::Recv, Other::Opposite);
 }
 
 #[test]
 fn send_races_freeze_of_receiver_buffered() {
-    model(1, None, Parked::Recv);
+    model(1, None, Parked::Recv, Other::Opposite);
 }
 
 #[test]
 fn recv_races_freeze_of_sender_rendezvous() {
-    model(0, None, Parked::Send);
+    model(0, None, Parked::Send, Other::Opposite);
 }
 
 #[test]
 fn recv_refill_races_freeze_of_sender_buffered() {
     // The receive takes 4 from the full buffer and refills it from the parked sender's 5.
-    model(1, Some(4), Parked::Send);
+    model(1, Some(4), Parked::Send, Other::Opposite);
+}
+
+#[test]
+fn close_races_freeze_of_receiver() {
+    model(0, None, Parked::Recv, Other::Close);
+}
+
+#[test]
+fn close_races_freeze_of_sender() {
+    model(0, None, Parked::Send, Other::Close);
 }

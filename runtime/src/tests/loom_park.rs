@@ -1,12 +1,6 @@
 //! loom models of `executor::park`: the announce / re-check / park protocol against a waker
 //! that publishes work then wakes one sleeper, the remembered permit, and shutdown.
 //! Asserted: no lost wake-up (loom reports a worker parked forever as a deadlock).
-//!
-//! The protocol is a store-buffering pattern on two `SeqCst` atomics (`Idle::idle` and the
-//! queue's length hint). loom models `SeqCst` accesses as `AcqRel` (loom's README, "Unsupported
-//! features"), so it would report the forbidden outcome "both re-checks read stale" as a lost
-//! wake-up. `sc_order` puts a `SeqCst` fence where the real code relies on the single total
-//! order of its `SeqCst` accesses; without it this model deadlocks under loom.
 
 use loom::thread;
 
@@ -25,21 +19,28 @@ struct Pool {
 
 const WORKER: usize = 0;
 
-/// Stands for the `SeqCst` total order between a `SeqCst` store and the following `SeqCst`
-/// load of another location in the same thread, which loom does not model (see above).
+/// The protocol is store buffering on two `SeqCst` atomics (`Idle::idle`, the queue's length
+/// hint): the single total order of `SeqCst` accesses forbids "both re-checks read stale", but
+/// loom models `SeqCst` accesses as `AcqRel` (its README, "Unsupported features") and reports
+/// that outcome as a lost wake-up. This fence, placed between each side's `SeqCst` store and
+/// its `SeqCst` load, restores the order the real code relies on; without it the model fails.
 fn sc_order() {
     loom::sync::atomic::fence(Ordering::SeqCst);
 }
 
 impl Pool {
-    /// `Executor::inject` then `Executor::wake_one`.
-    fn inject(&self, item: u32) {
-        self.injector.push(item);
+    /// `Executor::inject`: push (handed back once the injector is closed), then
+    /// `Executor::wake_one`. Returns whether the item was queued.
+    fn inject(&self, item: u32) -> bool {
+        if self.injector.push(item).is_err() {
+            return false;
+        }
         sc_order();
         if let Some(i) = self.idle.take_one() {
             assert_eq!(i, WORKER);
             self.parker.unpark();
         }
+        true
     }
 
     /// `Executor::has_work` for the injector (the worker's re-check after announcing).
@@ -120,5 +121,30 @@ fn shutdown_wakes_a_parked_worker() {
         }
         pool.parker.unpark();
         assert!(worker.join().unwrap().is_empty());
+    });
+}
+
+/// Regression (found by this model): `inject` racing `Executor::stop` could queue a task after
+/// stop's drain, where it was never run nor dropped. The injector now closes under its lock.
+#[test]
+fn inject_racing_stop_leaves_nothing_queued() {
+    loom::model(|| {
+        let pool = Arc::new(Pool::default());
+        let p = Arc::clone(&pool);
+        let injector = thread::spawn(move || p.inject(7));
+        // `Executor::stop` with its workers gone: flag, wake sleepers, close and drain.
+        pool.shutdown.store(true, Ordering::SeqCst);
+        for _ in pool.idle.take_all() {
+            pool.parker.unpark();
+        }
+        let drained = pool.injector.close_and_drain();
+        let queued = injector.join().unwrap();
+        // A task left behind is never run nor dropped: it holds the executor that holds it.
+        assert!(pool.injector.is_empty_hint(), "queued after stop's drain");
+        assert_eq!(
+            queued,
+            drained == [7],
+            "the item is drained if and only if it was queued"
+        );
     });
 }

@@ -15,7 +15,7 @@ fn push_races_steal_half_and_pop() {
         let q: Arc<Shared<u32>> = Arc::new(Shared::default());
         let p = Arc::clone(&q);
         let pusher = thread::spawn(move || {
-            p.push(1);
+            p.push(1).unwrap();
             p.push_batch([2, 3, 4]);
         });
         // The stealer: half of what it sees, then one more.
@@ -24,7 +24,7 @@ fn push_races_steal_half_and_pop() {
         assert_eq!(n, taken.len());
         taken.extend(q.pop());
         pusher.join().unwrap();
-        let all: Vec<u32> = taken.into_iter().chain(q.drain()).collect();
+        let all: Vec<u32> = taken.into_iter().chain(q.close_and_drain()).collect();
         assert_eq!(all, [1, 2, 3, 4], "each item once, in push order");
         assert!(q.is_empty_hint());
         assert_eq!(q.len(), 0);
@@ -54,7 +54,11 @@ fn two_stealers_split_a_batch() {
             let v: Vec<u32> = part.iter().copied().collect();
             assert!(v.windows(2).all(|w| w[1] == w[0] + 1), "order kept: {v:?}");
         }
-        let mut all: Vec<u32> = mine.into_iter().chain(theirs).chain(q.drain()).collect();
+        let mut all: Vec<u32> = mine
+            .into_iter()
+            .chain(theirs)
+            .chain(q.close_and_drain())
+            .collect();
         all.sort_unstable();
         assert_eq!(all, [1, 2, 3], "each item exactly once");
     });
@@ -67,7 +71,7 @@ fn hint_after_push_is_not_empty() {
         let pushed = Arc::new(AtomicBool::new(false));
         let (p, f) = (Arc::clone(&q), Arc::clone(&pushed));
         let pusher = thread::spawn(move || {
-            p.push(7);
+            p.push(7).unwrap();
             f.store(true, Ordering::SeqCst);
         });
         if pushed.load(Ordering::SeqCst) {
