@@ -86,8 +86,8 @@ impl Machine for Relay {
 }
 tern::register_machine!(Relay);
 
-/// One member of thread-ring: receives a token; at 0 reports its name on `done` and ends;
-/// otherwise passes `token - 1` to `next`. Ends quietly when its inbox closes.
+/// One member of thread-ring: receives a token; at 0 reports its name on `done` and waits for
+/// the next token; otherwise passes `token - 1` to `next`. Ends when its inbox closes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RingMember {
     /// 1-based name.
@@ -122,11 +122,8 @@ impl Machine for RingMember {
             },
             // Passed the token on; a closed ring ends this member.
             2 if cx.resumed(|| self.next.send(0)).is_err() => return Step::Done(()),
-            3 => {
-                // Reported (or the report channel closed): this member is finished.
-                cx.resumed(|| self.done.send(0)).ok();
-                return Step::Done(());
-            }
+            // Reported the win; a closed report channel ends this member.
+            3 if cx.resumed(|| self.done.send(0)).is_err() => return Step::Done(()),
             _ => {}
         }
         self.at = 1;
@@ -135,32 +132,61 @@ impl Machine for RingMember {
 }
 tern::register_machine!(RingMember);
 
-/// Builds a thread-ring of `size` members on `node` under channel names `{prefix}/…`,
+/// A thread-ring of tasks on one node, every member parked in `recv` and ready for a token.
+pub struct Ring {
+    inboxes: Vec<Channel<u64>>,
+    done: Channel<u32>,
+}
+
+impl Ring {
+    /// Spawns `size` members on `node` under channel names `{prefix}/ring/…` and waits until
+    /// every one of them waits on its inbox.
+    pub async fn new(node: &Node, prefix: &str, size: u32) -> Ring {
+        let inboxes: Vec<Channel<u64>> = (0..size)
+            .map(|i| node.channel(&format!("{prefix}/ring/{i}")))
+            .collect();
+        let done = node.buffered_channel::<u32>(&format!("{prefix}/ring/done"), 1);
+        for i in 0..size as usize {
+            node.spawn(RingMember {
+                name: i as u32 + 1,
+                inbox: inboxes[i].clone(),
+                next: inboxes[(i + 1) % size as usize].clone(),
+                done: done.clone(),
+                at: 0,
+            });
+        }
+        while inboxes.iter().any(|c| c.balance() != -1) {
+            std::thread::yield_now();
+        }
+        Ring { inboxes, done }
+    }
+
+    /// Injects `token` and returns the name of the member that receives 0; every member is
+    /// waiting on its inbox again afterwards.
+    pub async fn pass(&self, token: u64) -> u32 {
+        if let Err(e) = self.inboxes[0].send(token).await {
+            panic!("ring start failed: {e}");
+        }
+        match self.done.recv().await {
+            Ok(w) => w,
+            Err(e) => panic!("ring report failed: {e}"),
+        }
+    }
+
+    /// Closes every inbox: the members end.
+    pub fn close(&self) {
+        for ch in &self.inboxes {
+            ch.close();
+        }
+    }
+}
+
+/// Builds a thread-ring of `size` members on `node` under channel names `{prefix}/ring/…`,
 /// injects `token`, and returns the winner's name. Closes the ring afterwards.
 pub async fn thread_ring(node: &Node, prefix: &str, size: u32, token: u64) -> u32 {
-    let inboxes: Vec<Channel<u64>> = (0..size)
-        .map(|i| node.channel(&format!("{prefix}/ring/{i}")))
-        .collect();
-    let done = node.buffered_channel::<u32>(&format!("{prefix}/ring/done"), 1);
-    for i in 0..size as usize {
-        node.spawn(RingMember {
-            name: i as u32 + 1,
-            inbox: inboxes[i].clone(),
-            next: inboxes[(i + 1) % size as usize].clone(),
-            done: done.clone(),
-            at: 0,
-        });
-    }
-    if let Err(e) = inboxes[0].send(token).await {
-        panic!("ring start failed: {e}");
-    }
-    let winner = match done.recv().await {
-        Ok(w) => w,
-        Err(e) => panic!("ring report failed: {e}"),
-    };
-    for ch in &inboxes {
-        ch.close();
-    }
+    let ring = Ring::new(node, prefix, size).await;
+    let winner = ring.pass(token).await;
+    ring.close();
     winner
 }
 

@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tern_tests::{node, thread_ring};
+use tern_tests::{node, Ring};
 
 struct Counting;
 
@@ -35,26 +35,20 @@ static GLOBAL: Counting = Counting;
 #[tokio::test(flavor = "current_thread")]
 async fn a_hand_off_between_tasks_on_one_worker_allocates_nothing() {
     let n = node("alloc", 1).await;
-    // Warm up: channels, tasks and queues reach their steady-state capacity.
-    assert_eq!(thread_ring(&n, "warm", 503, 5_000).await, 5_000 % 503 + 1);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let count = |prefix: &'static str, token: u64| {
-        let n = n.clone();
-        async move {
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
-            let winner = thread_ring(&n, prefix, 503, token).await;
-            assert_eq!(u64::from(winner), token % 503 + 1);
-            // Let the ring's teardown (503 tasks ending after their inboxes close) finish
-            // inside this window, so each window holds exactly one set-up and one teardown.
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            ALLOCATIONS.load(Ordering::Relaxed) - before
-        }
-    };
-    // Two rings that differ only in the number of hops: the difference is the hops' cost.
-    let short = count("short", 1_000).await;
-    let long = count("long", 201_000).await;
-    let per_hop = long.saturating_sub(short) as f64 / 200_000.0;
-    println!("ring set-up and 1,000 hops: {short} allocations; 200,000 more hops: {} more ({per_hop:.5} per hop)", long.saturating_sub(short));
-    assert!(per_hop < 0.001, "{per_hop} allocations per hop");
+    let ring = Ring::new(&n, "alloc", 503).await;
+    // Warm up: queues reach their steady-state capacity.
+    assert_eq!(ring.pass(5_000).await, 5_000 % 503 + 1);
+    let hops: u64 = 200_000;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let winner = ring.pass(hops).await;
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(u64::from(winner), hops % 503 + 1);
+    println!("{allocations} allocations for {hops} hops");
+    // The only allocation allowed is the outside waiter's registration on the report channel.
+    assert!(
+        allocations <= 2,
+        "{allocations} allocations for {hops} hops"
+    );
+    ring.close();
     n.shutdown().await;
 }
