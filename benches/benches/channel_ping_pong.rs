@@ -1,0 +1,215 @@
+//! B5 local ping-pong: one round trip = a `u64` sent one way and its successor sent back.
+//!
+//! - `tern/1w`: a `Pinger` and an `Echo` task on one worker over two rendezvous channels
+//!   (the same-worker case).
+//! - `tern/2w`: the same two tasks on a 2-worker node. tern schedules a task woken by a
+//!   channel operation onto the waking worker, so the pair normally settles on one worker;
+//!   this shows what a second worker costs, not a forced cross-core hand-off.
+//! - `tern/task-to-thread`: an `Echo` task on a 1-worker node answering the bench thread,
+//!   which sends and receives with the channels' futures: every hop crosses threads.
+//! - `tokio/{mpsc,oneshot}/{current-thread,multi-thread-2w}`: two tokio tasks; `mpsc` bounces
+//!   the value over two `mpsc` channels of capacity 1, `oneshot` sends each value with a fresh
+//!   `oneshot` sender for the answer.
+//! - `crossbeam/zero-cap-threads`: two OS threads over two `crossbeam_channel::bounded(0)`.
+//!
+//! Timing is `iter_custom`: one measured call makes `iters` round trips between two already
+//! running parties (tern and tokio include spawning the two tasks, a few microseconds per call
+//! of thousands of round trips). Throughput is one element per round trip, so criterion's
+//! `thrpt` line is round trips per second and `time` is the time per round trip.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput};
+use tern_benches::{Echo, Pinger};
+use tokio::sync::{mpsc, oneshot};
+
+fn fresh_name(kind: &str) -> String {
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    format!("bench-pp-{kind}-{}", RUN.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `rounds` round trips between two tern tasks on `node`.
+fn tern_tasks(driver: &tokio::runtime::Runtime, node: &tern::Node, rounds: u64) -> Duration {
+    let name = fresh_name("tasks");
+    let ping = node.channel::<u64>(&format!("{name}/ping"));
+    let pong = node.channel::<u64>(&format!("{name}/pong"));
+    let start = Instant::now();
+    let echo = node.spawn(Echo::new(ping.clone(), pong.clone()));
+    let pinger = node.spawn(Pinger::new(ping, pong, rounds));
+    let done = driver.block_on(pinger.join());
+    let elapsed = start.elapsed();
+    match done {
+        Ok(n) => assert_eq!(n, rounds),
+        Err(e) => panic!("tern pinger failed: {e}"),
+    }
+    match driver.block_on(echo.join()) {
+        Ok(n) => assert_eq!(n, rounds),
+        Err(e) => panic!("tern echo failed: {e}"),
+    }
+    elapsed
+}
+
+/// `rounds` round trips between the bench thread and a tern task.
+fn tern_thread(driver: &tokio::runtime::Runtime, node: &tern::Node, rounds: u64) -> Duration {
+    let name = fresh_name("thread");
+    let ping = node.channel::<u64>(&format!("{name}/ping"));
+    let pong = node.channel::<u64>(&format!("{name}/pong"));
+    let echo = node.spawn(Echo::new(ping.clone(), pong.clone()));
+    let elapsed = driver.block_on(async {
+        let start = Instant::now();
+        for i in 0..rounds {
+            if let Err(e) = ping.send(i).await {
+                panic!("ping {i} not sent: {e}");
+            }
+            match pong.recv().await {
+                Ok(v) => assert_eq!(v, i + 1),
+                Err(e) => panic!("pong {i} not received: {e}"),
+            }
+        }
+        start.elapsed()
+    });
+    ping.close();
+    match driver.block_on(echo.join()) {
+        Ok(n) => assert_eq!(n, rounds),
+        Err(e) => panic!("tern echo failed: {e}"),
+    }
+    elapsed
+}
+
+/// `rounds` round trips between two tokio tasks over two mpsc channels of capacity 1.
+async fn tokio_mpsc(rounds: u64) -> Duration {
+    let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
+    let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
+    let start = Instant::now();
+    let echo = tokio::spawn(async move {
+        while let Some(v) = ping_rx.recv().await {
+            if pong_tx.send(v + 1).await.is_err() {
+                break;
+            }
+        }
+    });
+    let pinger = tokio::spawn(async move {
+        for i in 0..rounds {
+            if ping_tx.send(i).await.is_err() {
+                panic!("ping {i} not sent");
+            }
+            assert_eq!(pong_rx.recv().await, Some(i + 1));
+        }
+    });
+    if let Err(e) = pinger.await {
+        panic!("tokio pinger failed: {e}");
+    }
+    let elapsed = start.elapsed();
+    if let Err(e) = echo.await {
+        panic!("tokio echo failed: {e}");
+    }
+    elapsed
+}
+
+/// `rounds` round trips between two tokio tasks: each request carries a oneshot for its answer.
+async fn tokio_oneshot(rounds: u64) -> Duration {
+    let (ping_tx, mut ping_rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(1);
+    let start = Instant::now();
+    let echo = tokio::spawn(async move {
+        while let Some((v, answer)) = ping_rx.recv().await {
+            if answer.send(v + 1).is_err() {
+                break;
+            }
+        }
+    });
+    let pinger = tokio::spawn(async move {
+        for i in 0..rounds {
+            let (tx, rx) = oneshot::channel();
+            if ping_tx.send((i, tx)).await.is_err() {
+                panic!("ping {i} not sent");
+            }
+            assert_eq!(rx.await.ok(), Some(i + 1));
+        }
+    });
+    if let Err(e) = pinger.await {
+        panic!("tokio pinger failed: {e}");
+    }
+    let elapsed = start.elapsed();
+    if let Err(e) = echo.await {
+        panic!("tokio echo failed: {e}");
+    }
+    elapsed
+}
+
+/// `rounds` round trips between two OS threads over zero-capacity crossbeam channels.
+fn crossbeam_threads(rounds: u64) -> Duration {
+    let (ping_tx, ping_rx) = crossbeam_channel::bounded::<u64>(0);
+    let (pong_tx, pong_rx) = crossbeam_channel::bounded::<u64>(0);
+    let echo = std::thread::spawn(move || {
+        while let Ok(v) = ping_rx.recv() {
+            if pong_tx.send(v + 1).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    for i in 0..rounds {
+        if ping_tx.send(i).is_err() {
+            panic!("ping {i} not sent");
+        }
+        assert_eq!(pong_rx.recv().ok(), Some(i + 1));
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    if echo.join().is_err() {
+        panic!("crossbeam echo thread panicked");
+    }
+    elapsed
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let quick = tern_benches::quick();
+    let driver = tern_benches::driver();
+    let mut group = c.benchmark_group("ping_pong");
+    group
+        .sample_size(if quick { 10 } else { 20 })
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
+        .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }))
+        .throughput(Throughput::Elements(1));
+
+    for workers in [1, 2] {
+        let node = tern_benches::start_node(&driver, "bench-pp", workers);
+        tern_tasks(&driver, &node, 1000);
+        group.bench_function(format!("tern/{workers}w"), |b| {
+            b.iter_custom(|iters| tern_tasks(&driver, &node, iters));
+        });
+        driver.block_on(node.shutdown());
+    }
+    let node = tern_benches::start_node(&driver, "bench-pp", 1);
+    tern_thread(&driver, &node, 1000);
+    group.bench_function("tern/task-to-thread", |b| {
+        b.iter_custom(|iters| tern_thread(&driver, &node, iters));
+    });
+    driver.block_on(node.shutdown());
+
+    for (label, workers) in [("current-thread", None), ("multi-thread-2w", Some(2))] {
+        let rt = tern_benches::tokio_runtime(workers);
+        rt.block_on(tokio_mpsc(1000));
+        group.bench_function(format!("tokio/mpsc/{label}"), |b| {
+            b.iter_custom(|iters| rt.block_on(tokio_mpsc(iters)));
+        });
+        rt.block_on(tokio_oneshot(1000));
+        group.bench_function(format!("tokio/oneshot/{label}"), |b| {
+            b.iter_custom(|iters| rt.block_on(tokio_oneshot(iters)));
+        });
+    }
+
+    crossbeam_threads(1000);
+    group.bench_function("crossbeam/zero-cap-threads", |b| {
+        b.iter_custom(crossbeam_threads);
+    });
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    ping_pong(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,125 @@
+//! B1 thread-ring: 503 tasks in a ring pass a token N times; the holder at 0 wins.
+//!
+//! tern (the `RingMember` machines of `tern-tests` over rendezvous channels) at 1 and 2
+//! workers, against tokio current-thread and multi-thread (2 workers) with 503 tasks linked by
+//! `tokio::sync::mpsc` channels of capacity 1 (tokio has no rendezvous channel; capacity 1 is
+//! the closest). Each iteration builds the ring, injects N, waits for the winner and checks it
+//! is `(N mod 503) + 1`; it panics on a wrong winner.
+//!
+//! N = 5,000,000 (winner 181); `TERN_BENCH_QUICK=1` uses N = 500,000 (winner 77).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode};
+use tokio::sync::mpsc;
+
+const RING: u32 = 503;
+
+fn token() -> u64 {
+    if tern_benches::quick() {
+        500_000
+    } else {
+        5_000_000
+    }
+}
+
+fn expected_winner(n: u64) -> u32 {
+    (n % u64::from(RING)) as u32 + 1
+}
+
+/// One tern ring of N hops on `node`; channel names are fresh for every call.
+fn tern_ring(driver: &tokio::runtime::Runtime, node: &tern::Node, n: u64) -> u32 {
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    let prefix = format!("bench-ring-{}", RUN.fetch_add(1, Ordering::Relaxed));
+    driver.block_on(tern_tests::thread_ring(node, &prefix, RING, n))
+}
+
+/// One tokio ring of N hops: member `i` owns the receiver of channel `i` and the sender of
+/// channel `i + 1`. The winner reports its name and leaves; dropping its sender ends the next
+/// member, and so on around the ring, so every member has ended when this returns.
+async fn tokio_ring(n: u64) -> u32 {
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..RING).map(|_| mpsc::channel::<u64>(1)).unzip();
+    let (report, mut winner) = mpsc::channel::<u32>(1);
+    let mut members = Vec::with_capacity(RING as usize);
+    for (i, mut inbox) in receivers.into_iter().enumerate() {
+        let next = senders[(i + 1) % RING as usize].clone();
+        let report = report.clone();
+        let name = i as u32 + 1;
+        members.push(tokio::spawn(async move {
+            while let Some(token) = inbox.recv().await {
+                if token == 0 {
+                    report.send(name).await.ok();
+                    return;
+                }
+                if next.send(token - 1).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(report);
+    let first = senders[0].clone();
+    drop(senders);
+    if first.send(n).await.is_err() {
+        panic!("tokio ring did not take the token");
+    }
+    drop(first);
+    let Some(w) = winner.recv().await else {
+        panic!("tokio ring ended with no winner");
+    };
+    for m in members {
+        if let Err(e) = m.await {
+            panic!("a tokio ring member failed: {e}");
+        }
+    }
+    w
+}
+
+fn thread_ring(c: &mut Criterion) {
+    let n = token();
+    let want = expected_winner(n);
+    let driver = tern_benches::driver();
+
+    let mut group = c.benchmark_group(format!("thread_ring/{n}"));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(if tern_benches::quick() {
+            3
+        } else {
+            12
+        }));
+
+    for workers in [1, 2] {
+        let node = tern_benches::start_node(&driver, "bench-ring", workers);
+        assert_eq!(
+            tern_ring(&driver, &node, n),
+            want,
+            "tern ring, {workers} workers"
+        );
+        group.bench_function(format!("tern/{workers}w"), |b| {
+            b.iter(|| assert_eq!(tern_ring(&driver, &node, n), want));
+        });
+        driver.block_on(node.shutdown());
+    }
+
+    for (label, workers) in [
+        ("tokio/current-thread", None),
+        ("tokio/multi-thread-2w", Some(2)),
+    ] {
+        let rt = tern_benches::tokio_runtime(workers);
+        assert_eq!(rt.block_on(tokio_ring(n)), want, "{label}");
+        group.bench_function(label, |b| {
+            b.iter(|| assert_eq!(rt.block_on(tokio_ring(n)), want));
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    thread_ring(&mut c);
+    c.final_summary();
+}
