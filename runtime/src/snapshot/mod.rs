@@ -6,7 +6,8 @@
 //! "TERN" magic (4 bytes) | format version (u16, little endian) | header | body
 //! header = postcard { task_type: str, fingerprint: u64, output_type: u64, task: TaskId,
 //!                     epoch: u64, origin: str }
-//! body   = postcard { frames: [ { key: str, fingerprint: u64, state: bytes } ],
+//! body   = postcard { root: bytes (the root frame's state; its type is the header's),
+//!                     nested: [ { key: str, fingerprint: u64, state: bytes } ],
 //!                     pending: Option<Pending>, response: Option<Reply>,
 //!                     location: Option<SourceLocation> }
 //! ```
@@ -127,7 +128,9 @@ pub struct SnapshotHeader {
 
 #[derive(Serialize, Deserialize)]
 struct Body {
-    frames: Vec<FrameSnap>,
+    #[serde(with = "serde_bytes")]
+    root: Vec<u8>,
+    nested: Vec<FrameSnap>,
     pending: Option<Pending>,
     response: Option<Reply>,
     location: Option<SourceLocation>,
@@ -137,7 +140,15 @@ struct Body {
 struct FrameSnap {
     key: String,
     fingerprint: u64,
+    #[serde(with = "serde_bytes")]
     state: Vec<u8>,
+}
+
+/// A frame as found in a snapshot, before its type is resolved.
+struct FrameRef<'a> {
+    key: &'a str,
+    fingerprint: u64,
+    state: &'a [u8],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,7 +161,7 @@ struct ChanSnap {
 #[derive(Serialize, Deserialize)]
 enum Pending {
     Recv(ChanSnap),
-    Send(ChanSnap, Vec<u8>),
+    Send(ChanSnap, #[serde(with = "serde_bytes")] Vec<u8>),
     Sleep { remaining_nanos: u64 },
     Join(TaskId),
 }
@@ -158,22 +169,23 @@ enum Pending {
 #[derive(Serialize, Deserialize)]
 enum Reply {
     Unit,
-    Value(Vec<u8>),
-    Closed(Option<Vec<u8>>),
+    Value(#[serde(with = "serde_bytes")] Vec<u8>),
+    Closed(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     Mismatch {
         name: String,
         expected_capacity: usize,
         found_capacity: usize,
         same_type: bool,
+        #[serde(with = "serde_bytes")]
         value: Option<Vec<u8>>,
     },
-    Undecodable(Option<Vec<u8>>),
+    Undecodable(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     Joined(JoinReply),
 }
 
 #[derive(Serialize, Deserialize)]
 enum JoinReply {
-    Output(Vec<u8>),
+    Output(#[serde(with = "serde_bytes")] Vec<u8>),
     Failed(Box<TaskReport>),
     Cancelled,
     Frozen,
@@ -329,8 +341,11 @@ pub(crate) fn encode(
         .location
         .map(SourceLocation::from)
         .or_else(|| task.restored_location.as_deref().cloned());
+    let mut frames = frames.into_iter();
+    let root_state = frames.next().map(|f| f.state).unwrap_or_default();
     let body = Body {
-        frames,
+        root: root_state,
+        nested: frames.collect(),
         pending,
         response,
         location,
@@ -375,33 +390,38 @@ pub(crate) fn decode(
     if !trailing.is_empty() {
         return Err(SnapshotError::TrailingBytes(trailing.len()));
     }
-    if body.frames.is_empty() {
-        return Err(SnapshotError::Malformed("no frames".into()));
-    }
-    if body.frames.len() > limits.max_frames {
+    let depth = body.nested.len() + 1;
+    if depth > limits.max_frames {
         return Err(SnapshotError::TooDeep {
-            depth: body.frames.len(),
+            depth,
             limit: limits.max_frames,
         });
     }
-    if body.frames[0].key != header.task_type || body.frames[0].fingerprint != header.fingerprint {
-        return Err(SnapshotError::Malformed(
-            "header does not match the root frame".into(),
-        ));
-    }
+    let root = FrameRef {
+        key: &header.task_type,
+        fingerprint: header.fingerprint,
+        state: &body.root,
+    };
+    let frame_refs: Vec<FrameRef<'_>> = std::iter::once(root)
+        .chain(body.nested.iter().map(|f| FrameRef {
+            key: &f.key,
+            fingerprint: f.fingerprint,
+            state: &f.state,
+        }))
+        .collect();
     if body.pending.is_some() && body.response.is_some() {
         return Err(SnapshotError::Malformed(
             "both a pending request and a response".into(),
         ));
     }
     // Resolve every type before decoding any state.
-    let mut types = Vec::with_capacity(body.frames.len());
-    for f in &body.frames {
-        let ty =
-            MachineType::find(&f.key).ok_or_else(|| SnapshotError::UnknownType(f.key.clone()))?;
+    let mut types = Vec::with_capacity(frame_refs.len());
+    for f in &frame_refs {
+        let ty = MachineType::find(&f.key)
+            .ok_or_else(|| SnapshotError::UnknownType(f.key.to_owned()))?;
         if ty.fingerprint != f.fingerprint {
             return Err(SnapshotError::FingerprintMismatch {
-                key: f.key.clone(),
+                key: f.key.to_owned(),
                 snapshot: f.fingerprint,
                 local: ty.fingerprint,
             });
@@ -426,9 +446,9 @@ pub(crate) fn decode(
         _ => None,
     };
     crate::node::with_current(node, || {
-        let mut frames = Vec::with_capacity(body.frames.len());
-        for (f, ty) in body.frames.iter().zip(&types) {
-            frames.push((ty.decode)(&f.state).map_err(|e| state_err(&f.key, "decode", e))?);
+        let mut frames = Vec::with_capacity(frame_refs.len());
+        for (f, ty) in frame_refs.iter().zip(&types) {
+            frames.push((ty.decode)(f.state).map_err(|e| state_err(f.key, "decode", e))?);
         }
         Ok(frames)
     })
