@@ -417,8 +417,8 @@ pub(crate) fn decode(
     // Resolve every type before decoding any state.
     let mut types = Vec::with_capacity(frame_refs.len());
     for f in &frame_refs {
-        let ty = MachineType::find(&f.key)
-            .ok_or_else(|| SnapshotError::UnknownType(f.key.to_owned()))?;
+        let ty =
+            MachineType::find(f.key).ok_or_else(|| SnapshotError::UnknownType(f.key.to_owned()))?;
         if ty.fingerprint != f.fingerprint {
             return Err(SnapshotError::FingerprintMismatch {
                 key: f.key.to_owned(),
