@@ -84,6 +84,7 @@ mod executor;
 mod handle;
 mod node;
 pub mod snapshot;
+mod spin;
 mod sync;
 pub mod task;
 mod value;

@@ -24,6 +24,7 @@ use std::fmt;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::ChannelError;
+use crate::spin::SpinLock;
 use crate::sync::{Arc, Mutex};
 use crate::task::RequestKind;
 use crate::task::{Response, ResponseKind, Task, TaskShared};
@@ -81,7 +82,7 @@ pub(crate) struct ExtReg {
 /// The channel core.
 pub(crate) struct ChanCore {
     id: ChannelId,
-    state: Mutex<ChanState>,
+    state: SpinLock<ChanState>,
 }
 
 #[derive(Default)]
@@ -189,7 +190,7 @@ impl ChanCore {
     pub(crate) fn new(id: ChannelId) -> Arc<ChanCore> {
         Arc::new(ChanCore {
             id,
-            state: Mutex::new(ChanState::default()),
+            state: SpinLock::new(ChanState::default()),
         })
     }
 

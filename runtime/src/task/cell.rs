@@ -31,6 +31,7 @@ use std::task::{Context, Poll, Waker};
 use super::frame::Frame;
 use super::{RequestKind, Response, ResponseKind, TaskId, TaskReport};
 use crate::executor::Schedule;
+use crate::spin::SpinLock;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 use crate::value::Value;
 
@@ -38,7 +39,7 @@ use crate::value::Value;
 /// its join slot. Shared by the task, the queues it waits in, and its handle.
 pub(crate) struct TaskShared {
     pub(crate) id: TaskId,
-    cell: Mutex<CellState>,
+    cell: SpinLock<CellState>,
     freeze: AtomicBool,
     join: Mutex<JoinState>,
     /// Findable by id in this process (a handle or a join of it was serialized).
@@ -155,7 +156,7 @@ impl TaskShared {
     pub(crate) fn new(id: TaskId) -> Arc<TaskShared> {
         Arc::new(TaskShared {
             id,
-            cell: Mutex::new(CellState::default()),
+            cell: SpinLock::new(CellState::default()),
             freeze: AtomicBool::new(false),
             join: Mutex::new(JoinState::default()),
             published: AtomicBool::new(false),
@@ -328,14 +329,13 @@ impl TaskShared {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(tern_loom)))]
 mod tests {
     use super::*;
 
     /// An idle task costs a `Task`, a `TaskShared` and its frames: keep the first two within
-    /// budget (bytes per idle task is one of the benchmarked figures). Loom's locks are larger.
+    /// budget (bytes per idle task is one of the benchmarked figures).
     #[test]
-    #[cfg(not(tern_loom))]
     fn idle_task_footprint_stays_within_budget() {
         let (task, shared) = (
             std::mem::size_of::<Task>(),
