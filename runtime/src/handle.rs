@@ -164,7 +164,7 @@ async fn freeze(shared: &Arc<TaskShared>) -> Result<Box<Task>, SnapshotError> {
     };
     // Withdraw the request at its wait site. Taking the site's lock also waits out any matcher
     // that popped this task's entry before the freezer emptied the cell.
-    match &task.pending {
+    match task.pending() {
         Some(RequestKind::Recv { chan }) | Some(RequestKind::Send { chan, .. }) => {
             chan.withdraw(shared)
         }

@@ -330,8 +330,12 @@ impl Node {
     pub(crate) fn install(&self, shared: Arc<TaskShared>, d: snapshot::Decoded, epoch_bump: u64) {
         let sched: Arc<dyn Schedule> = self.inner.exec.clone();
         let mut task = Task::new(shared, sched, d.frames);
-        task.pending = d.pending;
-        task.response = d.response;
+        // The decoder refuses a snapshot holding both.
+        if let Some(request) = d.pending {
+            task.set_pending(request);
+        } else if let Some(response) = d.response {
+            task.respond(response);
+        }
         task.epoch = d.header.epoch + epoch_bump;
         task.restored_location = d.location.map(Box::new);
         self.resubmit(task);

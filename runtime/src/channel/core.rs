@@ -130,7 +130,7 @@ impl ChanState {
             match w {
                 Waiter::Task(shared) => {
                     if let Some(mut task) = shared.unpark() {
-                        let value = match task.pending.as_mut() {
+                        let value = match task.pending_mut() {
                             Some(RequestKind::Send { value, .. }) => value.take(),
                             _ => None,
                         };
@@ -208,20 +208,21 @@ impl ChanCore {
     /// operation completes at once — costs no reference-count traffic beyond dropping it.
     #[inline]
     pub(crate) fn perform(mut task: Box<Task>) -> Option<Box<Task>> {
-        match task.pending.take() {
+        match task.take_pending() {
             Some(RequestKind::Recv { chan }) => chan.recv_task(task),
             Some(RequestKind::Send { chan, value }) => chan.send_value(task, value),
-            other => {
-                task.pending = other;
+            Some(other) => {
+                task.set_pending(other);
                 Some(task)
             }
+            None => Some(task),
         }
     }
 
     /// Performs a `Send` of the value in the task's pending request; see [`perform`](Self::perform).
     #[cfg(all(test, tern_loom))]
     pub(crate) fn send_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
-        let value = match task.pending.take() {
+        let value = match task.take_pending() {
             Some(RequestKind::Send { value, .. }) => value,
             _ => None,
         };
@@ -236,12 +237,12 @@ impl ChanCore {
     ) -> Option<Box<Task>> {
         let Some(value) = value else {
             // A send whose value is gone has already been delivered: complete it.
-            task.response = Some(Response(ResponseKind::Unit));
+            task.respond(Response(ResponseKind::Unit));
             return Some(task);
         };
         let mut st = self.state.lock();
         if st.closed {
-            task.response = Some(Response(ResponseKind::Channel(
+            task.respond(Response(ResponseKind::Channel(
                 ChannelError::Closed,
                 Some(value),
             )));
@@ -249,11 +250,11 @@ impl ChanCore {
         }
         match st.offer(value, self.id.cap) {
             Ok(()) => {
-                task.response = Some(Response(ResponseKind::Unit));
+                task.respond(Response(ResponseKind::Unit));
                 Some(task)
             }
             Err(value) => {
-                task.pending = Some(RequestKind::Send {
+                task.set_pending(RequestKind::Send {
                     chan: Arc::clone(self),
                     value: Some(value),
                 });
@@ -267,20 +268,20 @@ impl ChanCore {
     /// [`perform`](Self::perform).
     #[inline]
     pub(crate) fn recv_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
-        task.pending = None;
+        drop(task.take_pending());
         let mut st = self.state.lock();
         let kind = if let Some(v) = st.take_value(self.id.cap) {
             ResponseKind::Value(v)
         } else if st.closed {
             ResponseKind::Channel(ChannelError::Closed, None)
         } else {
-            task.pending = Some(RequestKind::Recv {
+            task.set_pending(RequestKind::Recv {
                 chan: Arc::clone(self),
             });
             st.receivers.push_back(Waiter::Task(TaskShared::park(task)));
             return None;
         };
-        task.response = Some(Response(kind));
+        task.respond(Response(kind));
         Some(task)
     }
 
@@ -424,7 +425,7 @@ impl ChanCore {
             match w {
                 Waiter::Task(shared) => {
                     if let Some(mut task) = shared.unpark() {
-                        let value = match task.pending.as_mut() {
+                        let value = match task.pending_mut() {
                             Some(RequestKind::Send { value, .. }) => value.take(),
                             _ => None,
                         };

@@ -331,6 +331,7 @@ impl Executor {
                 TaskShared::hand_over(task);
                 return;
             }
+            let mut cx = Cx::new(task.take_response());
             let Some(frame) = task.frames.last_mut() else {
                 // A task with no frames has nothing to run; treat as finished with ().
                 task.shared
@@ -338,7 +339,6 @@ impl Executor {
                 task.detached = true;
                 return;
             };
-            let mut cx = Cx::new(task.response.take());
             let step = catch_unwind(AssertUnwindSafe(|| frame.resume(&mut cx)));
             match step {
                 Err(payload) => {
@@ -355,11 +355,11 @@ impl Executor {
                         task.detached = true;
                         return;
                     }
-                    task.response = Some(Response(ResponseKind::Value(out)));
+                    task.respond(Response(ResponseKind::Value(out)));
                 }
                 Ok(FrameStep::Suspend(req)) => {
                     task.location = Some(req.location);
-                    task.pending = Some(req.kind);
+                    task.set_pending(req.kind);
                     match self.perform(task) {
                         Some(t) => task = t,
                         None => return,
@@ -376,31 +376,28 @@ impl Executor {
 
     /// Performs the task's pending request. Returns the task when it can resume at once.
     pub(crate) fn perform(&self, mut task: Box<Task>) -> Option<Box<Task>> {
-        match task.pending.as_ref() {
+        match task.pending() {
             Some(RequestKind::Recv { .. }) | Some(RequestKind::Send { .. }) => {
                 ChanCore::perform(task)
             }
             Some(RequestKind::Sleep { until }) => {
                 let until = *until;
                 if until <= std::time::Instant::now() {
-                    task.pending = None;
-                    task.response = Some(Response(ResponseKind::Unit));
+                    task.respond(Response(ResponseKind::Unit));
                     return Some(task);
                 }
                 self.timer.add(until, task);
                 None
             }
             Some(RequestKind::Yield) => {
-                task.pending = None;
-                task.response = Some(Response(ResponseKind::Unit));
+                task.respond(Response(ResponseKind::Unit));
                 self.schedule(task);
                 None
             }
             Some(RequestKind::Call { .. }) => {
-                if let Some(RequestKind::Call { frame }) = task.pending.take() {
+                if let Some(RequestKind::Call { frame }) = task.take_pending() {
                     task.frames.push(frame);
                 }
-                task.response = None;
                 Some(task)
             }
             Some(RequestKind::Join { task: joined }) => {
@@ -408,8 +405,8 @@ impl Executor {
                 joined.join_task(task)
             }
             Some(RequestKind::Immediate(_)) => {
-                if let Some(RequestKind::Immediate(r)) = task.pending.take() {
-                    task.response = Some(r);
+                if let Some(RequestKind::Immediate(r)) = task.take_pending() {
+                    task.respond(r);
                 }
                 Some(task)
             }

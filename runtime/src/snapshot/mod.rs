@@ -277,7 +277,7 @@ pub(crate) fn encode(
             state,
         });
     }
-    let pending = match &task.pending {
+    let pending = match task.pending() {
         None => None,
         Some(RequestKind::Recv { chan }) => Some(Pending::Recv(chan_snap(chan.id()))),
         Some(RequestKind::Send {
@@ -307,7 +307,7 @@ pub(crate) fn encode(
         }
     };
     let bytes_of = |v: &Option<Value>| v.as_ref().map(|v| value_bytes(v, key)).transpose();
-    let response = match &task.response {
+    let response = match task.response() {
         None => None,
         Some(Response(ResponseKind::Unit)) => Some(Reply::Unit),
         Some(Response(ResponseKind::Value(v))) => Some(Reply::Value(value_bytes(v, key)?)),

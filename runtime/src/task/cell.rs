@@ -81,6 +81,18 @@ pub(crate) enum JoinOutcome {
     Frozen,
 }
 
+/// Where a task stands with the runtime between two resumes. A request and its response are
+/// never held at once: the response replaces the request.
+#[derive(Debug)]
+pub(crate) enum Wait {
+    /// Neither: a fresh frame starts (its first resume has no response).
+    Start,
+    /// The request in flight, while it waits to be completed.
+    Pending(RequestKind),
+    /// The response to resume with, once the request has completed.
+    Ready(Response),
+}
+
 /// A task: its frame stack and the request it is suspended on.
 pub(crate) struct Task {
     pub(crate) shared: Arc<TaskShared>,
@@ -88,10 +100,8 @@ pub(crate) struct Task {
     pub(crate) sched: Arc<dyn Schedule>,
     /// The frame stack; the last frame is the one to resume.
     pub(crate) frames: Vec<Box<dyn Frame>>,
-    /// The request in flight, while it waits to be completed.
-    pub(crate) pending: Option<RequestKind>,
-    /// The response to resume with, once the request has completed.
-    pub(crate) response: Option<Response>,
+    /// The request in flight, or the response to resume with.
+    wait: Wait,
     /// Incremented by every move.
     pub(crate) epoch: u64,
     /// Where the task last suspended.
@@ -112,13 +122,68 @@ impl Task {
             shared,
             sched,
             frames,
-            pending: None,
-            response: None,
+            wait: Wait::Start,
             epoch: 0,
             location: None,
             restored_location: None,
             detached: false,
         })
+    }
+
+    /// The request in flight, if any.
+    pub(crate) fn pending(&self) -> Option<&RequestKind> {
+        match &self.wait {
+            Wait::Pending(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The request in flight, mutably.
+    pub(crate) fn pending_mut(&mut self) -> Option<&mut RequestKind> {
+        match &mut self.wait {
+            Wait::Pending(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Takes the request in flight out (the task then waits for nothing).
+    pub(crate) fn take_pending(&mut self) -> Option<RequestKind> {
+        match std::mem::replace(&mut self.wait, Wait::Start) {
+            Wait::Pending(r) => Some(r),
+            other => {
+                self.wait = other;
+                None
+            }
+        }
+    }
+
+    /// Suspends the task on `request`.
+    pub(crate) fn set_pending(&mut self, request: RequestKind) {
+        self.wait = Wait::Pending(request);
+    }
+
+    /// The response to resume with, if it has arrived.
+    pub(crate) fn response(&self) -> Option<&Response> {
+        match &self.wait {
+            Wait::Ready(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Completes the request in flight with `response` (without scheduling the task).
+    pub(crate) fn respond(&mut self, response: Response) {
+        self.wait = Wait::Ready(response);
+    }
+
+    /// Takes the response to resume with.
+    pub(crate) fn take_response(&mut self) -> Option<Response> {
+        match std::mem::replace(&mut self.wait, Wait::Start) {
+            Wait::Ready(r) => Some(r),
+            other => {
+                self.wait = other;
+                None
+            }
+        }
     }
 
     /// Hands the task to its executor's run queue.
@@ -138,8 +203,7 @@ impl Task {
     /// Completes the pending request with `response` and schedules the task.
     #[inline]
     pub(crate) fn complete(mut self: Box<Self>, response: Response) {
-        self.pending = None;
-        self.response = Some(response);
+        self.respond(response);
         self.schedule();
     }
 }
@@ -298,14 +362,11 @@ impl TaskShared {
             Some(outcome) => {
                 drop(join);
                 self.outcome_taken();
-                joiner.pending = None;
-                joiner.response = Some(Response(ResponseKind::Joined(outcome)));
+                joiner.respond(Response(ResponseKind::Joined(outcome)));
                 Some(joiner)
             }
             None if join.done => {
-                joiner.pending = None;
-                let gone = JoinOutcome::Cancelled;
-                joiner.response = Some(Response(ResponseKind::Joined(gone)));
+                joiner.respond(Response(ResponseKind::Joined(JoinOutcome::Cancelled)));
                 Some(joiner)
             }
             None => {
@@ -341,7 +402,7 @@ mod tests {
             std::mem::size_of::<Task>(),
             std::mem::size_of::<TaskShared>(),
         );
-        assert!(task <= 176, "Task grew to {task} bytes");
+        assert!(task <= 136, "Task grew to {task} bytes");
         assert!(shared <= 128, "TaskShared grew to {shared} bytes");
         assert!(std::mem::size_of::<Value>() <= 24);
     }

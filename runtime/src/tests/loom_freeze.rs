@@ -71,11 +71,11 @@ fn parked_task(core: &Arc<ChanCore>, sched: &Arc<FakeSched>, how: Parked) -> Arc
     let chan = Arc::clone(core);
     let parked = match how {
         Parked::Recv => {
-            task.pending = Some(RequestKind::Recv { chan });
+            task.set_pending(RequestKind::Recv { chan });
             core.recv_task(task)
         }
         Parked::Send => {
-            task.pending = Some(RequestKind::Send {
+            task.set_pending(RequestKind::Send {
                 chan,
                 value: Some(Value::new(5u64)),
             });
@@ -90,7 +90,7 @@ fn parked_task(core: &Arc<ChanCore>, sched: &Arc<FakeSched>, how: Parked) -> Arc
 fn freeze(shared: &Arc<TaskShared>, core: &ChanCore, sched: &FakeSched, how: Parked) -> Box<Task> {
     shared.request_freeze();
     let task = block_on(poll_fn(|cx| shared.poll_freeze(cx))).expect("the task never finishes");
-    match &task.pending {
+    match task.pending() {
         Some(RequestKind::Recv { chan }) | Some(RequestKind::Send { chan, .. }) => {
             chan.withdraw(shared);
         }
@@ -130,14 +130,14 @@ fn worker(idle: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
         return None;
     }
     assert!(
-        task.pending.is_none(),
+        task.pending().is_none(),
         "a scheduled task has completed its request"
     );
-    let consumed = match task.response.take() {
+    let consumed = match task.take_response() {
         Some(r) => value_of(r),
         None => panic!("a scheduled task has a response"),
     };
-    task.pending = Some(RequestKind::Recv {
+    task.set_pending(RequestKind::Recv {
         chan: Arc::clone(idle),
     });
     assert!(idle.recv_task(task).is_none(), "nobody sends on `idle`");
@@ -156,7 +156,7 @@ fn value_of(response: Response) -> Option<u64> {
 
 /// The value the frozen task carries: in its response, or in its withdrawn send.
 fn carried_by(task: &mut Task) -> Option<u64> {
-    let carried = match (task.pending.take(), task.response.take()) {
+    let carried = match (task.take_pending(), task.take_response()) {
         (None, Some(r)) => value_of(r),
         (Some(RequestKind::Recv { .. }), None) => None,
         (Some(RequestKind::Send { value, .. }), None) => {
