@@ -18,7 +18,7 @@ use crate::executor::{Executor, Schedule};
 use crate::handle::TaskHandle;
 use crate::snapshot::{self, Limits, Snapshot};
 use crate::sync::{Arc, AtomicBool, Ordering};
-use crate::task::{Machine, Task, TaskId, TaskShared};
+use crate::task::{FrameStack, Machine, Task, TaskId, TaskShared};
 
 /// A node's id: unique in a cluster.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -279,7 +279,11 @@ impl Node {
     pub fn spawn<M: Machine>(&self, machine: M) -> TaskHandle<M::Output> {
         let shared = TaskShared::new(TaskId::next(self.inner.id_hash));
         let sched: Arc<dyn Schedule> = self.inner.exec.clone();
-        let task = Task::new(Arc::clone(&shared), sched, vec![Box::new(machine)]);
+        let task = Task::new(
+            Arc::clone(&shared),
+            sched,
+            FrameStack::new(Box::new(machine)),
+        );
         self.inner.exec.schedule(task);
         TaskHandle::new(shared, self.clone())
     }
@@ -329,7 +333,7 @@ impl Node {
     /// Installs a decoded task under `shared` and resubmits its pending request.
     pub(crate) fn install(&self, shared: Arc<TaskShared>, d: snapshot::Decoded, epoch_bump: u64) {
         let sched: Arc<dyn Schedule> = self.inner.exec.clone();
-        let mut task = Task::new(shared, sched, d.frames);
+        let mut task = Task::new(shared, sched, FrameStack::from_vec(d.frames));
         // The decoder refuses a snapshot holding both.
         if let Some(request) = d.pending {
             task.set_pending(request);

@@ -267,7 +267,7 @@ pub(crate) fn encode(
     let root = task.frames.first().ok_or(SnapshotError::Finished)?;
     let key = root.type_key();
     let mut frames = Vec::with_capacity(task.frames.len());
-    for f in &task.frames {
+    for f in task.frames.iter() {
         let mut state = Vec::new();
         f.encode_state(&mut state)
             .map_err(|e| state_err(f.type_key(), "encode", e))?;

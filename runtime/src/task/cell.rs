@@ -28,7 +28,7 @@
 use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 
-use super::frame::Frame;
+use super::frame::FrameStack;
 use super::{RequestKind, Response, ResponseKind, TaskId, TaskReport};
 use crate::executor::Schedule;
 use crate::spin::SpinLock;
@@ -98,8 +98,8 @@ pub(crate) struct Task {
     pub(crate) shared: Arc<TaskShared>,
     /// The executor that runs the task (and the node it lives on).
     pub(crate) sched: Arc<dyn Schedule>,
-    /// The frame stack; the last frame is the one to resume.
-    pub(crate) frames: Vec<Box<dyn Frame>>,
+    /// The frame stack; the innermost frame is the one to resume.
+    pub(crate) frames: FrameStack,
     /// The request in flight, or the response to resume with.
     wait: Wait,
     /// Incremented by every move.
@@ -116,7 +116,7 @@ impl Task {
     pub(crate) fn new(
         shared: Arc<TaskShared>,
         sched: Arc<dyn Schedule>,
-        frames: Vec<Box<dyn Frame>>,
+        frames: FrameStack,
     ) -> Box<Task> {
         Box::new(Task {
             shared,
@@ -402,7 +402,7 @@ mod tests {
             std::mem::size_of::<Task>(),
             std::mem::size_of::<TaskShared>(),
         );
-        assert!(task <= 136, "Task grew to {task} bytes");
+        assert!(task <= 152, "Task grew to {task} bytes");
         assert!(shared <= 128, "TaskShared grew to {shared} bytes");
         assert!(std::mem::size_of::<Value>() <= 24);
     }

@@ -100,3 +100,74 @@ pub fn __decode_frame<M: Machine>(bytes: &[u8]) -> Result<Box<dyn Frame>, postca
         _ => Err(postcard::Error::DeserializeBadEncoding),
     }
 }
+
+/// A task's frames, outermost first. The root frame is held inline, so a task that never calls
+/// a nested machine allocates no vector.
+#[derive(Default)]
+pub(crate) struct FrameStack {
+    root: Option<Box<dyn Frame>>,
+    nested: Vec<Box<dyn Frame>>,
+}
+
+impl FrameStack {
+    /// A stack holding only `root`.
+    pub(crate) fn new(root: Box<dyn Frame>) -> Self {
+        FrameStack {
+            root: Some(root),
+            nested: Vec::new(),
+        }
+    }
+
+    /// A stack of `frames`, outermost first.
+    pub(crate) fn from_vec(frames: Vec<Box<dyn Frame>>) -> Self {
+        let mut frames = frames.into_iter();
+        FrameStack {
+            root: frames.next(),
+            nested: frames.collect(),
+        }
+    }
+
+    /// The outermost frame.
+    pub(crate) fn first(&self) -> Option<&dyn Frame> {
+        self.root.as_deref()
+    }
+
+    /// The innermost frame: the one to resume.
+    #[inline]
+    pub(crate) fn last_mut(&mut self) -> Option<&mut Box<dyn Frame>> {
+        if self.nested.is_empty() {
+            self.root.as_mut()
+        } else {
+            self.nested.last_mut()
+        }
+    }
+
+    /// Pushes a nested frame.
+    pub(crate) fn push(&mut self, frame: Box<dyn Frame>) {
+        if self.root.is_none() {
+            self.root = Some(frame);
+        } else {
+            self.nested.push(frame);
+        }
+    }
+
+    /// Pops the innermost frame.
+    pub(crate) fn pop(&mut self) -> Option<Box<dyn Frame>> {
+        self.nested.pop().or_else(|| self.root.take())
+    }
+
+    /// Whether no frame is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.root.is_none()
+    }
+
+    /// The number of frames.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.root.is_some()) + self.nested.len()
+    }
+
+    /// The frames, outermost first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &dyn Frame> {
+        self.root.iter().chain(self.nested.iter()).map(|f| &**f)
+    }
+}

@@ -100,7 +100,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use cell::{JoinOutcome, Task, TaskShared};
 pub use effects::{sleep, yield_now, Sleep, YieldNow};
 pub use frame::{__decode_frame, MachineType};
-pub(crate) use frame::{Frame, FrameStep};
+pub(crate) use frame::{Frame, FrameStack, FrameStep};
 pub(crate) use report::{install_panic_hook, panic_message, take_panic_location};
 pub use report::{FrameReport, PanicReport, SourceLocation, TaskReport};
 

@@ -16,7 +16,7 @@ use crate::channel::ChanCore;
 use crate::error::ChannelError;
 use crate::executor::Schedule;
 use crate::sync::{Arc, Condvar, Mutex};
-use crate::task::{RequestKind, Response, ResponseKind, Task, TaskId, TaskShared};
+use crate::task::{FrameStack, RequestKind, Response, ResponseKind, Task, TaskId, TaskShared};
 use crate::value::Value;
 
 /// A scheduler that only records what it is given.
@@ -67,7 +67,7 @@ enum Parked {
 fn parked_task(core: &Arc<ChanCore>, sched: &Arc<FakeSched>, how: Parked) -> Arc<TaskShared> {
     let shared = TaskShared::new(TaskId::next(1));
     let sched: Arc<dyn Schedule> = Arc::clone(sched) as Arc<dyn Schedule>;
-    let mut task = Task::new(Arc::clone(&shared), sched, vec![]);
+    let mut task = Task::new(Arc::clone(&shared), sched, FrameStack::default());
     let chan = Arc::clone(core);
     let parked = match how {
         Parked::Recv => {
