@@ -3,10 +3,10 @@
 //! sender; sends complete; no stale waiting entry is left behind.
 
 use std::future::poll_fn;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use loom::future::block_on;
-use loom::thread;
+use loom::thread::{self, JoinHandle};
 
 use crate::channel::{ChanCore, ChannelId, ExtReg};
 use crate::error::ChannelError;
@@ -65,29 +65,79 @@ pub(super) fn drain_closed(core: &ChanCore) -> Vec<u64> {
     }
 }
 
+/// Runs `f` on `core` in a new loom thread (the `Arc` is cloned here, before the spawn).
+fn spawn_on<T: 'static>(
+    core: &Arc<ChanCore>,
+    f: impl FnOnce(&ChanCore) -> T + 'static,
+) -> JoinHandle<T> {
+    let c = Arc::clone(core);
+    thread::spawn(move || f(&c))
+}
+
+/// A rendezvous channel with a sending thread running `sender` on it, then a receiving thread
+/// running `receiver`.
+fn rendezvous<S: 'static, R: 'static>(
+    sender: impl FnOnce(&ChanCore) -> S + 'static,
+    receiver: impl FnOnce(&ChanCore) -> R + 'static,
+) -> (Arc<ChanCore>, JoinHandle<S>, JoinHandle<R>) {
+    let core = chan(0);
+    let sender = spawn_on(&core, sender);
+    let receiver = spawn_on(&core, receiver);
+    (core, sender, receiver)
+}
+
+/// No stale waiting entry and nothing left in the channel.
+fn assert_settled(core: &ChanCore) {
+    assert_eq!(core.balance(), 0);
+    assert_eq!(core.len(), 0);
+}
+
+/// An external future polled once by `poll`, then dropped if pending (what the futures' `Drop`
+/// does): `None` if it was cancelled.
+fn once_then_cancel<T>(
+    core: &ChanCore,
+    mut poll: impl FnMut(&mut ExtReg, &mut Context<'_>) -> Poll<T>,
+) -> Option<T> {
+    let mut reg = ExtReg::default();
+    let first = block_on(poll_fn(|cx| Poll::Ready(poll(&mut reg, cx))));
+    match first {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => {
+            core.cancel_ext(&mut reg);
+            None
+        }
+    }
+}
+
+/// A receive polled once, then dropped if pending (what `RecvFuture`'s `Drop` does).
+fn recv_once_then_cancel(core: &ChanCore) -> Option<u64> {
+    once_then_cancel(core, |reg, cx| core.poll_recv_ext(reg, cx))
+        .and_then(Result::ok)
+        .map(as_u64)
+}
+
+/// A send of `v` polled once, then dropped if pending (what `SendFuture`'s `Drop` does): its
+/// value is dropped, unsent. Whether the send completed.
+fn send_once_then_cancel(core: &ChanCore, v: u64) -> bool {
+    let mut value = Some(Value::new(v));
+    once_then_cancel(core, |reg, cx| core.poll_send_ext(reg, &mut value, cx))
+        .is_some_and(|r| r.is_ok())
+}
+
 #[test]
 fn rendezvous_send_meets_recv() {
     loom::model(|| {
-        let core = chan(0);
-        let c = Arc::clone(&core);
-        let sender = thread::spawn(move || send(&c, 5));
-        let c = Arc::clone(&core);
-        let receiver = thread::spawn(move || recv(&c));
+        let (core, sender, receiver) = rendezvous(|c| send(c, 5), recv);
         assert!(sender.join().unwrap().is_ok(), "the send completes");
         assert_eq!(receiver.join().unwrap(), Ok(5), "the value arrives once");
-        assert_eq!(core.balance(), 0);
-        assert_eq!(core.len(), 0);
+        assert_settled(&core);
     });
 }
 
 #[test]
 fn close_races_send_and_recv() {
     loom::model(|| {
-        let core = chan(0);
-        let c = Arc::clone(&core);
-        let sender = thread::spawn(move || send(&c, 5));
-        let c = Arc::clone(&core);
-        let receiver = thread::spawn(move || recv(&c));
+        let (core, sender, receiver) = rendezvous(|c| send(c, 5), recv);
         core.close();
         let back = returned(sender.join().unwrap());
         let got = receiver.join().unwrap();
@@ -96,32 +146,14 @@ fn close_races_send_and_recv() {
             (Some(5), Err(ChannelError::Closed)) => {}
             other => panic!("lost or duplicated: (returned, received) = {other:?}"),
         }
-        assert_eq!(core.balance(), 0);
-        assert_eq!(core.len(), 0);
+        assert_settled(&core);
     });
-}
-
-/// A receive polled once, then dropped if pending (what `RecvFuture`'s `Drop` does).
-fn recv_once_then_cancel(core: &ChanCore) -> Option<u64> {
-    let mut reg = ExtReg::default();
-    let first = block_on(poll_fn(|cx| Poll::Ready(core.poll_recv_ext(&mut reg, cx))));
-    match first {
-        Poll::Ready(r) => r.ok().map(as_u64),
-        Poll::Pending => {
-            core.cancel_ext(&mut reg);
-            None
-        }
-    }
 }
 
 #[test]
 fn cancelled_recv_races_send_and_close() {
     loom::model(|| {
-        let core = chan(0);
-        let c = Arc::clone(&core);
-        let sender = thread::spawn(move || send(&c, 5));
-        let c = Arc::clone(&core);
-        let receiver = thread::spawn(move || recv_once_then_cancel(&c));
+        let (core, sender, receiver) = rendezvous(|c| send(c, 5), recv_once_then_cancel);
         core.close();
         let got = receiver.join().unwrap();
         let back = returned(sender.join().unwrap());
@@ -141,13 +173,8 @@ fn cancelled_recv_races_send_and_close() {
 #[test]
 fn cancelled_recv_passes_the_value_on() {
     loom::model(|| {
-        let core = chan(0);
-        let c = Arc::clone(&core);
-        let sender = thread::spawn(move || send(&c, 5));
-        let c = Arc::clone(&core);
-        let cancelled = thread::spawn(move || recv_once_then_cancel(&c));
-        let c = Arc::clone(&core);
-        let receiver = thread::spawn(move || recv(&c).ok());
+        let (core, sender, cancelled) = rendezvous(|c| send(c, 5), recv_once_then_cancel);
+        let receiver = spawn_on(&core, |c| recv(c).ok());
         // One receiver always stays to take the value, so the send completes.
         assert!(sender.join().unwrap().is_ok());
         let first = cancelled.join().unwrap();
@@ -164,25 +191,7 @@ fn cancelled_recv_passes_the_value_on() {
 #[test]
 fn cancelled_send_is_taken_or_dropped() {
     loom::model(|| {
-        let core = chan(0);
-        let c = Arc::clone(&core);
-        // A send polled once, then dropped if pending: its value is dropped, unsent.
-        let sender = thread::spawn(move || {
-            let mut reg = ExtReg::default();
-            let mut value = Some(Value::new(5u64));
-            let first = block_on(poll_fn(|cx| {
-                Poll::Ready(c.poll_send_ext(&mut reg, &mut value, cx))
-            }));
-            match first {
-                Poll::Ready(r) => r.is_ok(),
-                Poll::Pending => {
-                    c.cancel_ext(&mut reg);
-                    false
-                }
-            }
-        });
-        let c = Arc::clone(&core);
-        let receiver = thread::spawn(move || recv(&c));
+        let (core, sender, receiver) = rendezvous(|c| send_once_then_cancel(c, 5), recv);
         let completed = sender.join().unwrap();
         core.close();
         let got = receiver.join().unwrap();
@@ -190,8 +199,7 @@ fn cancelled_send_is_taken_or_dropped() {
             assert_eq!(got, Ok(5), "a completed send was received");
         }
         assert!(matches!(got, Ok(5) | Err(ChannelError::Closed)), "{got:?}");
-        assert_eq!(core.balance(), 0);
-        assert_eq!(core.len(), 0);
+        assert_settled(&core);
     });
 }
 
@@ -199,20 +207,17 @@ fn cancelled_send_is_taken_or_dropped() {
 fn buffered_two_senders_fifo_per_sender() {
     loom::model(|| {
         let core = chan(1);
-        let c = Arc::clone(&core);
-        let a = thread::spawn(move || {
-            send(&c, 10).unwrap();
-            send(&c, 11).unwrap();
+        let a = spawn_on(&core, |c| {
+            send(c, 10).unwrap();
+            send(c, 11).unwrap();
         });
-        let c = Arc::clone(&core);
-        let b = thread::spawn(move || send(&c, 20).unwrap());
+        let b = spawn_on(&core, |c| send(c, 20).unwrap());
         let got: Vec<u64> = (0..3).map(|_| recv(&core).unwrap()).collect();
         a.join().unwrap();
         b.join().unwrap();
         let from_a: Vec<u64> = got.iter().copied().filter(|v| *v < 20).collect();
         assert_eq!(from_a, [10, 11], "FIFO per sender: {got:?}");
         assert!(got.contains(&20), "no loss: {got:?}");
-        assert_eq!(core.balance(), 0);
-        assert_eq!(core.len(), 0);
+        assert_settled(&core);
     });
 }

@@ -2,7 +2,7 @@
 //! that publishes work then wakes one sleeper, the remembered permit, and shutdown.
 //! Asserted: no lost wake-up (loom reports a worker parked forever as a deadlock).
 
-use loom::thread;
+use loom::thread::{self, JoinHandle};
 
 use crate::executor::park::{Idle, Parker};
 use crate::executor::queue::Shared;
@@ -78,14 +78,30 @@ impl Pool {
         }
         got
     }
+
+    /// `Executor::stop`'s first steps: set the flag, then take every sleeper off the list and
+    /// unpark it. Returns the sleepers it took.
+    fn stop_and_wake(&self) -> Vec<usize> {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let sleepers = self.idle.take_all();
+        for _ in &sleepers {
+            self.parker.unpark();
+        }
+        sleepers
+    }
+}
+
+/// A fresh pool with a loom thread running `f` on it (the `Arc` is cloned before the spawn).
+fn pool_with<T: 'static>(f: impl FnOnce(&Pool) -> T + 'static) -> (Arc<Pool>, JoinHandle<T>) {
+    let pool = Arc::new(Pool::default());
+    let p = Arc::clone(&pool);
+    (pool, thread::spawn(move || f(&p)))
 }
 
 #[test]
 fn inject_wakes_a_parking_worker() {
     loom::model(|| {
-        let pool = Arc::new(Pool::default());
-        let p = Arc::clone(&pool);
-        let worker = thread::spawn(move || p.worker(1));
+        let (pool, worker) = pool_with(|p| p.worker(1));
         pool.inject(7);
         assert_eq!(worker.join().unwrap(), [7], "the worker sees the work");
         assert_eq!(pool.idle.count(), 0, "no stale sleeper");
@@ -110,14 +126,10 @@ fn unpark_before_park_is_remembered() {
 #[test]
 fn shutdown_wakes_a_parked_worker() {
     loom::model(|| {
-        let pool = Arc::new(Pool::default());
-        let p = Arc::clone(&pool);
-        let worker = thread::spawn(move || p.worker(1));
+        let (pool, worker) = pool_with(|p| p.worker(1));
         // `Executor::stop`.
-        pool.shutdown.store(true, Ordering::SeqCst);
-        for i in pool.idle.take_all() {
+        for i in pool.stop_and_wake() {
             assert_eq!(i, WORKER);
-            pool.parker.unpark();
         }
         pool.parker.unpark();
         assert!(worker.join().unwrap().is_empty());
@@ -129,14 +141,9 @@ fn shutdown_wakes_a_parked_worker() {
 #[test]
 fn inject_racing_stop_leaves_nothing_queued() {
     loom::model(|| {
-        let pool = Arc::new(Pool::default());
-        let p = Arc::clone(&pool);
-        let injector = thread::spawn(move || p.inject(7));
+        let (pool, injector) = pool_with(|p| p.inject(7));
         // `Executor::stop` with its workers gone: flag, wake sleepers, close and drain.
-        pool.shutdown.store(true, Ordering::SeqCst);
-        for _ in pool.idle.take_all() {
-            pool.parker.unpark();
-        }
+        pool.stop_and_wake();
         let drained = pool.injector.close_and_drain();
         let queued = injector.join().unwrap();
         // A task left behind is never run nor dropped: it holds the executor that holds it.
