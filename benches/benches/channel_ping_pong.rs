@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use tern_benches::{Echo, Pinger};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 fn fresh_name(kind: &str) -> String {
     static RUN: AtomicUsize = AtomicUsize::new(0);
@@ -77,6 +78,21 @@ fn tern_thread(driver: &tokio::runtime::Runtime, node: &tern::Node, rounds: u64)
     elapsed
 }
 
+/// The time from `start` until the tokio `pinger` task has ended; then waits for `echo` to end.
+///
+/// # Panics
+/// When either task failed.
+async fn pinger_time(start: Instant, pinger: JoinHandle<()>, echo: JoinHandle<()>) -> Duration {
+    if let Err(e) = pinger.await {
+        panic!("tokio pinger failed: {e}");
+    }
+    let elapsed = start.elapsed();
+    if let Err(e) = echo.await {
+        panic!("tokio echo failed: {e}");
+    }
+    elapsed
+}
+
 /// `rounds` round trips between two tokio tasks over two mpsc channels of capacity 1.
 async fn tokio_mpsc(rounds: u64) -> Duration {
     let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
@@ -97,14 +113,7 @@ async fn tokio_mpsc(rounds: u64) -> Duration {
             assert_eq!(pong_rx.recv().await, Some(i + 1));
         }
     });
-    if let Err(e) = pinger.await {
-        panic!("tokio pinger failed: {e}");
-    }
-    let elapsed = start.elapsed();
-    if let Err(e) = echo.await {
-        panic!("tokio echo failed: {e}");
-    }
-    elapsed
+    pinger_time(start, pinger, echo).await
 }
 
 /// `rounds` round trips between two tokio tasks: each request carries a oneshot for its answer.
@@ -127,14 +136,7 @@ async fn tokio_oneshot(rounds: u64) -> Duration {
             assert_eq!(rx.await.ok(), Some(i + 1));
         }
     });
-    if let Err(e) = pinger.await {
-        panic!("tokio pinger failed: {e}");
-    }
-    let elapsed = start.elapsed();
-    if let Err(e) = echo.await {
-        panic!("tokio echo failed: {e}");
-    }
-    elapsed
+    pinger_time(start, pinger, echo).await
 }
 
 /// `rounds` round trips between two OS threads over zero-capacity crossbeam channels.
@@ -174,14 +176,12 @@ fn ping_pong(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }))
         .throughput(Throughput::Elements(1));
 
-    for workers in [1, 2] {
-        let node = tern_benches::start_node(&driver, "bench-pp", workers);
-        tern_tasks(&driver, &node, 1000);
+    tern_benches::for_each_tern_node(&driver, "bench-pp", |node, workers| {
+        tern_tasks(&driver, node, 1000);
         group.bench_function(format!("tern/{workers}w"), |b| {
-            b.iter_custom(|iters| tern_tasks(&driver, &node, iters));
+            b.iter_custom(|iters| tern_tasks(&driver, node, iters));
         });
-        driver.block_on(node.shutdown());
-    }
+    });
     let node = tern_benches::start_node(&driver, "bench-pp", 1);
     tern_thread(&driver, &node, 1000);
     group.bench_function("tern/task-to-thread", |b| {
@@ -189,8 +189,7 @@ fn ping_pong(c: &mut Criterion) {
     });
     driver.block_on(node.shutdown());
 
-    for (label, workers) in [("current-thread", None), ("multi-thread-2w", Some(2))] {
-        let rt = tern_benches::tokio_runtime(workers);
+    tern_benches::for_each_tokio_runtime(|rt, label| {
         rt.block_on(tokio_mpsc(1000));
         group.bench_function(format!("tokio/mpsc/{label}"), |b| {
             b.iter_custom(|iters| rt.block_on(tokio_mpsc(iters)));
@@ -199,7 +198,7 @@ fn ping_pong(c: &mut Criterion) {
         group.bench_function(format!("tokio/oneshot/{label}"), |b| {
             b.iter_custom(|iters| rt.block_on(tokio_oneshot(iters)));
         });
-    }
+    });
 
     crossbeam_threads(1000);
     group.bench_function("crossbeam/zero-cap-threads", |b| {

@@ -17,17 +17,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 use tern_benches::{Consumer, Producer};
 
 const CAPACITIES: [usize; 3] = [0, 1, 1024];
 
 fn messages() -> u64 {
-    if tern_benches::quick() {
-        20_000
-    } else {
-        100_000
-    }
+    tern_benches::quick_or(20_000, 100_000)
 }
 
 fn expected_sum(m: u64) -> u64 {
@@ -75,58 +71,62 @@ fn tern_run(
     sum
 }
 
-fn crossbeam_run(cap: usize, producers: u64, m: u64) -> u64 {
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(cap);
+/// `m` values from `producers` OS threads (producer `p` sends its [`share`]) to the bench
+/// thread over one bounded channel of `lib` (crossbeam or flume: the same API), given as its
+/// two ends and how to send on and receive from them; returns their sum.
+fn threads_run<S: Clone + Send + 'static, R>(
+    lib: &'static str,
+    (tx, rx): (S, R),
+    send: impl Fn(&S, u64) -> bool + Copy + Send + 'static,
+    recv: impl Fn(&R) -> Option<u64>,
+    producers: u64,
+    m: u64,
+) -> u64 {
     let threads: Vec<_> = (0..producers)
         .map(|p| {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for v in share(p, producers, m) {
-                    if tx.send(v).is_err() {
-                        panic!("crossbeam send of {v} failed");
+                    if !send(&tx, v) {
+                        panic!("{lib} send of {v} failed");
                     }
                 }
             })
         })
         .collect();
     drop(tx);
-    let sum = (0..m).fold(0u64, |sum, _| match rx.recv() {
-        Ok(v) => sum + v,
-        Err(_) => panic!("crossbeam channel closed early"),
+    let sum = (0..m).fold(0u64, |sum, _| match recv(&rx) {
+        Some(v) => sum + v,
+        None => panic!("{lib} channel closed early"),
     });
     for t in threads {
         if t.join().is_err() {
-            panic!("crossbeam producer panicked");
+            panic!("{lib} producer panicked");
         }
     }
     sum
 }
 
+fn crossbeam_run(cap: usize, producers: u64, m: u64) -> u64 {
+    threads_run(
+        "crossbeam",
+        crossbeam_channel::bounded::<u64>(cap),
+        |tx, v| tx.send(v).is_ok(),
+        |rx| rx.recv().ok(),
+        producers,
+        m,
+    )
+}
+
 fn flume_run(cap: usize, producers: u64, m: u64) -> u64 {
-    let (tx, rx) = flume::bounded::<u64>(cap);
-    let threads: Vec<_> = (0..producers)
-        .map(|p| {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for v in share(p, producers, m) {
-                    if tx.send(v).is_err() {
-                        panic!("flume send of {v} failed");
-                    }
-                }
-            })
-        })
-        .collect();
-    drop(tx);
-    let sum = (0..m).fold(0u64, |sum, _| match rx.recv() {
-        Ok(v) => sum + v,
-        Err(_) => panic!("flume channel closed early"),
-    });
-    for t in threads {
-        if t.join().is_err() {
-            panic!("flume producer panicked");
-        }
-    }
-    sum
+    threads_run(
+        "flume",
+        flume::bounded::<u64>(cap),
+        |tx, v| tx.send(v).is_ok(),
+        |rx| rx.recv().ok(),
+        producers,
+        m,
+    )
 }
 
 async fn tokio_run(cap: usize, producers: u64, m: u64) -> u64 {
@@ -175,31 +175,24 @@ fn shape(
     let want = expected_sum(m);
     static CHANNEL: AtomicUsize = AtomicUsize::new(0);
     for cap in CAPACITIES {
-        for workers in [1, 2] {
-            let node = tern_benches::start_node(driver, "bench-tput", workers);
+        tern_benches::for_each_tern_node(driver, "bench-tput", |node, workers| {
             let name = format!("bench-tput-{}", CHANNEL.fetch_add(1, Ordering::Relaxed));
             let ch = node.buffered_channel::<u64>(&name, cap);
-            assert_eq!(tern_run(driver, &node, &ch, producers, m), want);
-            group.bench_function(format!("cap{cap}/tern/{workers}w"), |b| {
-                b.iter(|| assert_eq!(tern_run(driver, &node, &ch, producers, m), want));
+            tern_benches::bench_checked(group, format!("cap{cap}/tern/{workers}w"), &want, || {
+                tern_run(driver, node, &ch, producers, m)
             });
-            driver.block_on(node.shutdown());
-        }
-        assert_eq!(crossbeam_run(cap, producers, m), want);
-        group.bench_function(format!("cap{cap}/crossbeam"), |b| {
-            b.iter(|| assert_eq!(crossbeam_run(cap, producers, m), want));
         });
-        assert_eq!(flume_run(cap, producers, m), want);
-        group.bench_function(format!("cap{cap}/flume"), |b| {
-            b.iter(|| assert_eq!(flume_run(cap, producers, m), want));
+        tern_benches::bench_checked(group, format!("cap{cap}/crossbeam"), &want, || {
+            crossbeam_run(cap, producers, m)
         });
-        for (label, workers) in [("current-thread", None), ("multi-thread-2w", Some(2))] {
-            let rt = tern_benches::tokio_runtime(workers);
-            assert_eq!(rt.block_on(tokio_run(cap, producers, m)), want);
-            group.bench_function(format!("cap{cap}/tokio/{label}"), |b| {
-                b.iter(|| assert_eq!(rt.block_on(tokio_run(cap, producers, m)), want));
+        tern_benches::bench_checked(group, format!("cap{cap}/flume"), &want, || {
+            flume_run(cap, producers, m)
+        });
+        tern_benches::for_each_tokio_runtime(|rt, label| {
+            tern_benches::bench_checked(group, format!("cap{cap}/tokio/{label}"), &want, || {
+                rt.block_on(tokio_run(cap, producers, m))
             });
-        }
+        });
     }
 }
 
@@ -207,17 +200,13 @@ fn throughput(c: &mut Criterion) {
     let m = messages();
     let driver = tern_benches::driver();
     for (label, producers) in [("spsc", 1), ("mpsc4", 4)] {
-        let mut group = c.benchmark_group(format!("throughput/{label}"));
-        group
-            .sample_size(10)
-            .sampling_mode(SamplingMode::Flat)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(if tern_benches::quick() {
-                1
-            } else {
-                3
-            }))
-            .throughput(Throughput::Elements(m));
+        let mut group = tern_benches::flat_group(
+            c,
+            format!("throughput/{label}"),
+            Duration::from_millis(500),
+            Duration::from_secs(tern_benches::quick_or(1, 3)),
+        );
+        group.throughput(Throughput::Elements(m));
         shape(&mut group, &driver, producers, m);
         group.finish();
     }

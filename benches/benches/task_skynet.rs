@@ -12,75 +12,28 @@
 
 use std::time::Duration;
 
-use criterion::{Criterion, SamplingMode};
-
-fn leaves() -> u64 {
-    if tern_benches::quick() {
-        100_000
-    } else {
-        1_000_000
-    }
-}
-
-fn answer(leaves: u64) -> u64 {
-    leaves * (leaves - 1) / 2
-}
-
-fn tern_skynet(driver: &tokio::runtime::Runtime, node: &tern::Node, leaves: u64) -> u64 {
-    let root = node.spawn(tern_tests::Skynet::root(leaves, 10));
-    match driver.block_on(root.join()) {
-        Ok(sum) => sum,
-        Err(e) => panic!("tern skynet failed: {e}"),
-    }
-}
-
-fn tokio_skynet(rt: &tokio::runtime::Runtime, leaves: u64) -> u64 {
-    match rt.block_on(rt.spawn(tern_benches::tokio_skynet(0, leaves))) {
-        Ok(sum) => sum,
-        Err(e) => panic!("tokio skynet failed: {e}"),
-    }
-}
+use criterion::Criterion;
 
 fn skynet(c: &mut Criterion) {
-    let leaves = leaves();
-    let want = answer(leaves);
+    let leaves = tern_benches::skynet_leaves();
+    let want = tern_benches::skynet_answer(leaves);
     assert!(leaves != 1_000_000 || want == tern_benches::SKYNET_1M);
     let driver = tern_benches::driver();
 
-    let mut group = c.benchmark_group(format!("skynet/{leaves}"));
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(if tern_benches::quick() {
-            2
-        } else {
-            8
-        }));
-
-    for workers in [1, 2] {
-        let node = tern_benches::start_node(&driver, "bench-skynet", workers);
-        assert_eq!(
-            tern_skynet(&driver, &node, leaves),
-            want,
-            "tern, {workers} workers"
-        );
-        group.bench_function(format!("tern/{workers}w"), |b| {
-            b.iter(|| assert_eq!(tern_skynet(&driver, &node, leaves), want));
-        });
-        driver.block_on(node.shutdown());
-    }
-
-    for (label, workers) in [
-        ("tokio/current-thread", None),
-        ("tokio/multi-thread-2w", Some(2)),
-    ] {
-        let rt = tern_benches::tokio_runtime(workers);
-        assert_eq!(tokio_skynet(&rt, leaves), want, "{label}");
-        group.bench_function(label, |b| {
-            b.iter(|| assert_eq!(tokio_skynet(&rt, leaves), want));
-        });
-    }
+    let mut group = tern_benches::flat_group(
+        c,
+        format!("skynet/{leaves}"),
+        Duration::from_secs(1),
+        Duration::from_secs(tern_benches::quick_or(2, 8)),
+    );
+    tern_benches::bench_tern_and_tokio(
+        &mut group,
+        &driver,
+        "bench-skynet",
+        &want,
+        |node| tern_benches::skynet_on_tern(&driver, node, leaves),
+        |rt| tern_benches::skynet_on_tokio(rt, leaves),
+    );
     group.finish();
 }
 

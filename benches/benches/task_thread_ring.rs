@@ -11,17 +11,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use criterion::{Criterion, SamplingMode};
+use criterion::Criterion;
 use tokio::sync::mpsc;
 
 const RING: u32 = 503;
 
 fn token() -> u64 {
-    if tern_benches::quick() {
-        500_000
-    } else {
-        5_000_000
-    }
+    tern_benches::quick_or(500_000, 5_000_000)
 }
 
 fn expected_winner(n: u64) -> u32 {
@@ -81,40 +77,20 @@ fn thread_ring(c: &mut Criterion) {
     let want = expected_winner(n);
     let driver = tern_benches::driver();
 
-    let mut group = c.benchmark_group(format!("thread_ring/{n}"));
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(if tern_benches::quick() {
-            3
-        } else {
-            12
-        }));
-
-    for workers in [1, 2] {
-        let node = tern_benches::start_node(&driver, "bench-ring", workers);
-        assert_eq!(
-            tern_ring(&driver, &node, n),
-            want,
-            "tern ring, {workers} workers"
-        );
-        group.bench_function(format!("tern/{workers}w"), |b| {
-            b.iter(|| assert_eq!(tern_ring(&driver, &node, n), want));
-        });
-        driver.block_on(node.shutdown());
-    }
-
-    for (label, workers) in [
-        ("tokio/current-thread", None),
-        ("tokio/multi-thread-2w", Some(2)),
-    ] {
-        let rt = tern_benches::tokio_runtime(workers);
-        assert_eq!(rt.block_on(tokio_ring(n)), want, "{label}");
-        group.bench_function(label, |b| {
-            b.iter(|| assert_eq!(rt.block_on(tokio_ring(n)), want));
-        });
-    }
+    let mut group = tern_benches::flat_group(
+        c,
+        format!("thread_ring/{n}"),
+        Duration::from_secs(1),
+        Duration::from_secs(tern_benches::quick_or(3, 12)),
+    );
+    tern_benches::bench_tern_and_tokio(
+        &mut group,
+        &driver,
+        "bench-ring",
+        &want,
+        |node| tern_ring(&driver, node, n),
+        |rt| rt.block_on(tokio_ring(n)),
+    );
     group.finish();
 }
 

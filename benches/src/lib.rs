@@ -1,4 +1,5 @@
-//! Shared helpers for tern's benches: runtimes, the bench-only machines, and `/proc` probes.
+//! Shared helpers for tern's benches: runtimes, criterion groups, the bench-only machines, the
+//! skynet runs, and the `/proc` probes.
 //!
 //! The criterion files in `benches/` and the footprint probes in `src/bin/` use these. The
 //! machines written for the integration tests (`Relay`, `RingMember`, `Skynet`) come from
@@ -7,15 +8,28 @@
 //! Every machine checks what it receives and panics on a wrong value, so a bench that times a
 //! wrong answer fails instead of reporting a figure.
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use serde::{Deserialize, Serialize};
 use tern::{Channel, Cx, Machine, Node, Step};
 
 /// Whether the quick smoke mode is on (`TERN_BENCH_QUICK=1`): smaller problem sizes.
 pub fn quick() -> bool {
     std::env::var("TERN_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `small` in the quick smoke mode (see [`quick`]), else `full`.
+pub fn quick_or<T>(small: T, full: T) -> T {
+    if quick() {
+        small
+    } else {
+        full
+    }
 }
 
 /// A current-thread tokio runtime that drives tern from the bench thread (setup, external
@@ -60,6 +74,115 @@ pub fn proc_status_kib(field: &str) -> Option<u64> {
         let rest = line.strip_prefix(field)?.strip_prefix(':')?;
         rest.trim().trim_end_matches("kB").trim().parse().ok()
     })
+}
+
+/// A field of `/proc/self/status` in KiB, for a probe that cannot do without it.
+///
+/// # Panics
+/// When the field cannot be read.
+pub fn require_proc_status_kib(field: &str) -> u64 {
+    match proc_status_kib(field) {
+        Some(kib) => kib,
+        None => panic!("cannot read {field} from /proc/self/status"),
+    }
+}
+
+/// Runs this executable again with `variant` as its only argument, in a fresh process, and
+/// returns what it printed. The footprint probes run every variant this way, so that memory
+/// one variant used (freed or at its peak) does not show in another's figure.
+///
+/// # Panics
+/// When the process cannot be started or fails.
+pub fn run_variant_process(variant: &str) -> String {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => panic!("cannot find this executable: {e}"),
+    };
+    match std::process::Command::new(&exe).arg(variant).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => panic!("{variant} failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => panic!("cannot run {variant}: {e}"),
+    }
+}
+
+// ---- criterion -------------------------------------------------------------------------------
+
+/// A criterion group for runs of milliseconds to seconds: 10 samples, flat sampling (the same
+/// number of iterations in every sample), `warm_up` of warm-up and `measurement` of
+/// measurement.
+pub fn flat_group<'a>(
+    c: &'a mut Criterion,
+    name: String,
+    warm_up: Duration,
+    measurement: Duration,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(warm_up)
+        .measurement_time(measurement);
+    group
+}
+
+/// Checks that `run` answers `want`, then benches it as `id`, checking the answer of every
+/// iteration too.
+///
+/// # Panics
+/// On a wrong answer.
+pub fn bench_checked<T: PartialEq + Debug>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: String,
+    want: &T,
+    mut run: impl FnMut() -> T,
+) {
+    assert_eq!(&run(), want, "{id}");
+    group.bench_function(id, |b| {
+        b.iter(|| assert_eq!(&run(), want));
+    });
+}
+
+/// Calls `bench` with a tern node of 1 and then one of 2 workers (started with [`start_node`]
+/// under `prefix`, shut down after), and its number of workers.
+pub fn for_each_tern_node(
+    driver: &tokio::runtime::Runtime,
+    prefix: &str,
+    mut bench: impl FnMut(&Node, usize),
+) {
+    for workers in [1, 2] {
+        let node = start_node(driver, prefix, workers);
+        bench(&node, workers);
+        driver.block_on(node.shutdown());
+    }
+}
+
+/// Calls `bench` with each tokio peer runtime ([`tokio_runtime`]) and its label:
+/// `current-thread`, then `multi-thread-2w` (2 workers). Each runtime is dropped after.
+pub fn for_each_tokio_runtime(mut bench: impl FnMut(&tokio::runtime::Runtime, &str)) {
+    for (label, workers) in [("current-thread", None), ("multi-thread-2w", Some(2))] {
+        let rt = tokio_runtime(workers);
+        bench(&rt, label);
+    }
+}
+
+/// Benches one problem as `tern/1w` and `tern/2w` (`on_tern` on a node of that many workers,
+/// see [`for_each_tern_node`]) and as `tokio/current-thread` and `tokio/multi-thread-2w`
+/// (`on_tokio` on that runtime, see [`for_each_tokio_runtime`]), checking every answer against
+/// `want` with [`bench_checked`].
+pub fn bench_tern_and_tokio<T: PartialEq + Debug>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    driver: &tokio::runtime::Runtime,
+    node_prefix: &str,
+    want: &T,
+    on_tern: impl Fn(&Node) -> T,
+    on_tokio: impl Fn(&tokio::runtime::Runtime) -> T,
+) {
+    for_each_tern_node(driver, node_prefix, |node, workers| {
+        bench_checked(group, format!("tern/{workers}w"), want, || on_tern(node));
+    });
+    for_each_tokio_runtime(|rt, label| {
+        bench_checked(group, format!("tokio/{label}"), want, || on_tokio(rt));
+    });
 }
 
 // ---- ping-pong -------------------------------------------------------------------------------
@@ -303,6 +426,39 @@ tern::register_machine!(Parked);
 
 /// The answer of skynet with 1,000,000 leaves.
 pub const SKYNET_1M: u64 = 499_999_500_000;
+
+/// The number of skynet leaves: 1,000,000, or 100,000 in the quick mode.
+pub fn skynet_leaves() -> u64 {
+    quick_or(100_000, 1_000_000)
+}
+
+/// The answer of skynet with `leaves` leaves: the sum of the ordinals `0..leaves`.
+pub fn skynet_answer(leaves: u64) -> u64 {
+    leaves * (leaves - 1) / 2
+}
+
+/// One skynet of `leaves` leaves on a tern node: `tern_tests::Skynet`, joined from `driver`.
+///
+/// # Panics
+/// When the root task fails.
+pub fn skynet_on_tern(driver: &tokio::runtime::Runtime, node: &Node, leaves: u64) -> u64 {
+    let root = node.spawn(tern_tests::Skynet::root(leaves, 10));
+    match driver.block_on(root.join()) {
+        Ok(sum) => sum,
+        Err(e) => panic!("tern skynet failed: {e}"),
+    }
+}
+
+/// One skynet of `leaves` leaves on a tokio runtime ([`tokio_skynet`], spawned on `rt`).
+///
+/// # Panics
+/// When the root task fails.
+pub fn skynet_on_tokio(rt: &tokio::runtime::Runtime, leaves: u64) -> u64 {
+    match rt.block_on(rt.spawn(tokio_skynet(0, leaves))) {
+        Ok(sum) => sum,
+        Err(e) => panic!("tokio skynet failed: {e}"),
+    }
+}
 
 /// skynet on tokio: a task over `size` leaves starting at ordinal `num` spawns ten subtasks
 /// with `tokio::spawn` and sums their `JoinHandle`s; a leaf returns its ordinal.

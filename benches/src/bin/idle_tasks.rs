@@ -26,18 +26,11 @@ use tern_benches::Parked;
 const VARIANTS: [&str; 3] = ["tern-shared", "tern-own", "tokio-own"];
 
 fn tasks() -> usize {
-    if tern_benches::quick() {
-        10_000
-    } else {
-        100_000
-    }
+    tern_benches::quick_or(10_000, 100_000)
 }
 
 fn rss_kib() -> u64 {
-    match tern_benches::proc_status_kib("VmRSS") {
-        Some(k) => k,
-        None => panic!("cannot read VmRSS from /proc/self/status"),
-    }
+    tern_benches::require_proc_status_kib("VmRSS")
 }
 
 /// Polls `cond` every millisecond for up to a minute.
@@ -123,22 +116,13 @@ fn main() {
         run_one(&variant);
         return;
     }
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => panic!("cannot find this executable: {e}"),
-    };
     println!(
         "idle tasks parked in recv: resident bytes per task (VmRSS delta / N), one process each"
     );
     println!("| variant | N | RSS before (MiB) | RSS after (MiB) | bytes per task |");
     println!("|---|---:|---:|---:|---:|");
     for v in VARIANTS {
-        let out = match std::process::Command::new(&exe).arg(v).output() {
-            Ok(o) if o.status.success() => o,
-            Ok(o) => panic!("{v} failed: {}", String::from_utf8_lossy(&o.stderr)),
-            Err(e) => panic!("cannot run {v}: {e}"),
-        };
-        let line = String::from_utf8_lossy(&out.stdout);
+        let line = tern_benches::run_variant_process(v);
         let f: Vec<u64> = line
             .split_whitespace()
             .skip(1)

@@ -16,17 +16,9 @@ const VARIANTS: [&str; 4] = [
     "tokio-multi-thread-2w",
 ];
 
-fn leaves() -> u64 {
-    if tern_benches::quick() {
-        100_000
-    } else {
-        1_000_000
-    }
-}
-
 fn run_one(variant: &str) {
-    let leaves = leaves();
-    let want = leaves * (leaves - 1) / 2;
+    let leaves = tern_benches::skynet_leaves();
+    let want = tern_benches::skynet_answer(leaves);
     let driver = tern_benches::driver();
     let (sum, baseline, secs) = match variant {
         "tern-1w" | "tern-2w" => {
@@ -34,11 +26,7 @@ fn run_one(variant: &str) {
             let node = tern_benches::start_node(&driver, "rss-skynet", workers);
             let baseline = tern_benches::proc_status_kib("VmHWM").unwrap_or(0);
             let start = Instant::now();
-            let root = node.spawn(tern_tests::Skynet::root(leaves, 10));
-            let sum = match driver.block_on(root.join()) {
-                Ok(s) => s,
-                Err(e) => panic!("tern skynet failed: {e}"),
-            };
+            let sum = tern_benches::skynet_on_tern(&driver, &node, leaves);
             let secs = start.elapsed().as_secs_f64();
             driver.block_on(node.shutdown());
             (sum, baseline, secs)
@@ -48,18 +36,13 @@ fn run_one(variant: &str) {
             let rt = tern_benches::tokio_runtime(workers);
             let baseline = tern_benches::proc_status_kib("VmHWM").unwrap_or(0);
             let start = Instant::now();
-            let sum = match rt.block_on(rt.spawn(tern_benches::tokio_skynet(0, leaves))) {
-                Ok(s) => s,
-                Err(e) => panic!("tokio skynet failed: {e}"),
-            };
+            let sum = tern_benches::skynet_on_tokio(&rt, leaves);
             (sum, baseline, start.elapsed().as_secs_f64())
         }
         other => panic!("unknown variant {other:?}; one of {VARIANTS:?}"),
     };
     assert_eq!(sum, want, "{variant}: wrong skynet answer");
-    let Some(peak) = tern_benches::proc_status_kib("VmHWM") else {
-        panic!("cannot read VmHWM from /proc/self/status");
-    };
+    let peak = tern_benches::require_proc_status_kib("VmHWM");
     println!("{variant} {peak} {baseline} {secs:.3}");
 }
 
@@ -68,23 +51,14 @@ fn main() {
         run_one(&variant);
         return;
     }
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => panic!("cannot find this executable: {e}"),
-    };
     println!(
         "skynet {} leaves: peak RSS (VmHWM) per variant, one process each",
-        leaves()
+        tern_benches::skynet_leaves()
     );
     println!("| variant | peak RSS (MiB) | baseline before the run (MiB) | run time (s) |");
     println!("|---|---:|---:|---:|");
     for v in VARIANTS {
-        let out = match std::process::Command::new(&exe).arg(v).output() {
-            Ok(o) if o.status.success() => o,
-            Ok(o) => panic!("{v} failed: {}", String::from_utf8_lossy(&o.stderr)),
-            Err(e) => panic!("cannot run {v}: {e}"),
-        };
-        let line = String::from_utf8_lossy(&out.stdout);
+        let line = tern_benches::run_variant_process(v);
         let f: Vec<&str> = line.split_whitespace().collect();
         let mib = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN) / 1024.0;
         println!("| {v} | {:.1} | {:.1} | {} |", mib(f[1]), mib(f[2]), f[3]);
