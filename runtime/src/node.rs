@@ -1,7 +1,9 @@
 //! The node: one member of a cluster (DStackless' "interpreter").
 //!
 //! A node owns an executor, a registry of named channels, and the limits it applies to
-//! snapshots. A node that never listens is the embedded default: everything works in one
+//! snapshots.
+//!
+//! The channel registry forgets unused names as described in [`crate::channel`] ("Lifetime"). A node that never listens is the embedded default: everything works in one
 //! process with no network. Nodes of one process find each other by id (for
 //! [`TaskHandle::move_to`]); the cluster (QUIC between processes) builds on the same ids.
 
@@ -125,7 +127,7 @@ impl NodeBuilder {
             id_hash: fnv1a(self.id.as_str().as_bytes()),
             id: self.id.clone(),
             exec,
-            channels: parking_lot::Mutex::new(HashMap::new()),
+            channels: parking_lot::Mutex::new(Registry::default()),
             limits: self.limits,
             stopped: AtomicBool::new(false),
         });
@@ -159,7 +161,7 @@ pub(crate) struct NodeInner {
     pub(crate) id: NodeId,
     id_hash: u64,
     pub(crate) exec: Arc<Executor>,
-    channels: parking_lot::Mutex<HashMap<Arc<str>, Arc<ChanCore>>>,
+    channels: parking_lot::Mutex<Registry>,
     pub(crate) limits: Limits,
     stopped: AtomicBool,
 }
@@ -211,16 +213,46 @@ pub(crate) fn with_current<R>(node: &Arc<NodeInner>, f: impl FnOnce() -> R) -> R
     f()
 }
 
+/// The named channels of a node.
+struct Registry {
+    map: HashMap<Arc<str>, Arc<ChanCore>>,
+    /// Forget unused channels when the map reaches this size.
+    collect_at: usize,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            map: HashMap::new(),
+            collect_at: 64,
+        }
+    }
+}
+
+impl Registry {
+    /// Forgets every channel that nothing else refers to and that holds nothing (see
+    /// `crate::channel`, "Lifetime"). Nobody can obtain a new reference to a channel without this registry's
+    /// lock, which the caller holds, so a count of one cannot grow during the pass.
+    fn forget_unused(&mut self) {
+        self.map
+            .retain(|_, core| Arc::strong_count(core) > 1 || !core.is_idle());
+        self.collect_at = (2 * self.map.len()).max(64);
+    }
+}
+
 impl NodeInner {
     /// The channel core with this identity's name, created with this identity if new.
     pub(crate) fn core_for(this: &Arc<NodeInner>, id: ChannelId) -> Arc<ChanCore> {
-        let mut map = this.channels.lock();
-        if let Some(core) = map.get(&id.name) {
+        let mut reg = this.channels.lock();
+        if let Some(core) = reg.map.get(&id.name) {
             return Arc::clone(core);
+        }
+        if reg.map.len() >= reg.collect_at {
+            reg.forget_unused();
         }
         let name = Arc::clone(&id.name);
         let core = ChanCore::new(id);
-        map.insert(name, Arc::clone(&core));
+        reg.map.insert(name, Arc::clone(&core));
         core
     }
 
@@ -230,7 +262,7 @@ impl NodeInner {
         }
         let left = self.exec.stop();
         drop(left);
-        let cores: Vec<_> = self.channels.lock().values().cloned().collect();
+        let cores: Vec<_> = self.channels.lock().map.values().cloned().collect();
         for core in cores {
             drop(core.drain_tasks());
         }
@@ -270,6 +302,12 @@ impl Node {
     /// The number of worker threads.
     pub fn workers(&self) -> usize {
         self.inner.exec.workers()
+    }
+
+    /// The number of named channels this node currently remembers (see
+    /// [`channel`](mod@crate::channel), "Lifetime", for when a name is forgotten).
+    pub fn channel_count(&self) -> usize {
+        self.inner.channels.lock().map.len()
     }
 
     /// Spawns a migratable task and returns its handle.

@@ -263,3 +263,55 @@ async fn eight_tokio_tasks_times_ten_thousand_messages_arrive_complete_and_in_or
     assert_eq!(ch.len(), 0, "no duplicates left over");
     n.shutdown().await;
 }
+
+#[tokio::test]
+async fn unused_empty_channels_are_forgotten_and_used_ones_are_kept() {
+    let n = node("forget", 1).await;
+    let keeps_value = n.buffered_channel::<u64>("keeps-value", 1);
+    keeps_value.send(42).await.unwrap();
+    drop(keeps_value);
+    let closed = n.channel::<u64>("closed-then-forgotten");
+    closed.close();
+    drop(closed);
+    let held = n.buffered_channel::<u64>("held", 1);
+    let waited_on = n.channel::<u64>("waited-on");
+    let task = n.spawn(Relay::new(waited_on.clone(), n.channel("relay-out")));
+    drop(waited_on);
+    // Let the relay park in `recv` on "waited-on" (its request holds the channel).
+    while n.channel::<u64>("waited-on").balance() != -1 {
+        tokio::task::yield_now().await;
+    }
+    for i in 0..10_000 {
+        drop(n.channel::<u64>(&format!("temporary-{i}")));
+    }
+    assert!(
+        n.channel_count() < 300,
+        "{} channels remembered",
+        n.channel_count()
+    );
+    let again = n.buffered_channel::<u64>("keeps-value", 1);
+    assert_eq!(
+        again.recv().await,
+        Ok(42),
+        "a buffered value is never forgotten"
+    );
+    assert!(
+        !n.channel::<u64>("closed-then-forgotten").is_closed(),
+        "forgotten, then new"
+    );
+    held.send(5).await.unwrap();
+    assert_eq!(
+        n.buffered_channel::<u64>("held", 1).recv().await,
+        Ok(5),
+        "a name with a live handle still means the same channel"
+    );
+    n.channel::<u64>("waited-on").send(7).await.unwrap();
+    assert_eq!(
+        n.channel::<u64>("relay-out").recv().await,
+        Ok(7),
+        "the task's channel was kept"
+    );
+    n.channel::<u64>("waited-on").close();
+    assert_eq!(task.join().await.unwrap(), 7);
+    n.shutdown().await;
+}

@@ -447,6 +447,12 @@ impl ChanCore {
         }
     }
 
+    /// Whether the channel holds nothing: no buffered value and no waiting party.
+    pub(crate) fn is_idle(&self) -> bool {
+        let st = self.state.lock();
+        st.buffer.is_empty() && st.senders.is_empty() && st.receivers.is_empty()
+    }
+
     /// Whether [`close`](Self::close) has been called.
     pub(crate) fn is_closed(&self) -> bool {
         self.state.lock().closed

@@ -12,6 +12,15 @@
 //! `.await` on them is a suspension point) and [`IntoFuture`]s (anywhere else, e.g. a tokio task
 //! or `main`, they are ordinary futures).
 //!
+//! # Lifetime
+//!
+//! A node forgets a name that nothing refers to any more (no handle, no task waiting on it or
+//! holding it in a request) and that holds nothing (no buffered value, no waiting party). Such
+//! a channel can no longer be observed, so a later `channel(name)` creating a new, open one is
+//! indistinguishable from keeping it — except that a channel closed and then forgotten comes
+//! back open. Forgetting runs when the registry has doubled since its last pass, so memory
+//! stays proportional to the channels in use and the cost is amortised over creations.
+//!
 //! # Cancel safety
 //!
 //! The futures are cancel-safe: dropping a [`RecvFuture`] before it completes loses no value (a
