@@ -91,15 +91,14 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
     /// running where it was.
     pub async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         let node = self.location.lock().clone();
-        let mut task = freeze(&self.shared).await?;
+        let task = freeze(&self.shared).await?;
         match snapshot::encode(
             &task,
             node.id().as_str(),
             snapshot::output_fingerprint::<O>(),
         ) {
             Ok(snap) => {
-                task.detached = true;
-                drop(task);
+                task.discard();
                 self.shared.finish(JoinOutcome::Frozen);
                 Ok(snap)
             }
@@ -128,7 +127,7 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
         if Arc::ptr_eq(&source.inner, &target.inner) {
             return Ok(());
         }
-        let mut task = freeze(&self.shared).await?;
+        let task = freeze(&self.shared).await?;
         let checked = snapshot::encode(
             &task,
             source.id().as_str(),
@@ -137,8 +136,7 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
         .and_then(|snap| snapshot::decode(snap.as_bytes(), &target.inner, target.inner.limits));
         match checked {
             Ok(decoded) => {
-                task.detached = true;
-                drop(task);
+                task.discard();
                 self.shared.reopen();
                 target.install(Arc::clone(&self.shared), decoded, 1);
                 tracing::debug!(task = %self.shared.id, from = %source.id(), to = %target.id(), "task moved");

@@ -260,8 +260,7 @@ impl NodeInner {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
         }
-        let left = self.exec.stop();
-        drop(left);
+        drop(self.exec.stop());
         let cores: Vec<_> = self.channels.lock().map.values().cloned().collect();
         for core in cores {
             drop(core.drain_tasks());
@@ -383,12 +382,9 @@ impl Node {
         self.resubmit(task);
     }
 
-    /// Makes a task runnable again from where it stands: performs its pending request (which
-    /// may park it) or schedules it to resume with its response.
+    /// Makes a task runnable again from where it stands (see `Executor::resubmit`).
     pub(crate) fn resubmit(&self, task: Box<Task>) {
-        if let Some(task) = self.inner.exec.perform(task) {
-            self.inner.exec.schedule(task);
-        }
+        self.inner.exec.resubmit(task);
     }
 
     /// Stops the node: its workers finish the step they are in, then every task still on the

@@ -200,26 +200,7 @@ impl ChanCore {
 
     // ---- tasks -------------------------------------------------------------------------------
 
-    /// Performs a task's pending `Recv` or `Send` (any other request is left alone and the task
-    /// returned). Returns the task when the operation completed (or failed) at once, with its
-    /// response set; `None` when the task was parked.
-    ///
-    /// The request's reference to the channel is moved out, not cloned: the common case — the
-    /// operation completes at once — costs no reference-count traffic beyond dropping it.
-    #[inline]
-    pub(crate) fn perform(mut task: Box<Task>) -> Option<Box<Task>> {
-        match task.take_pending() {
-            Some(RequestKind::Recv { chan }) => chan.recv_task(task),
-            Some(RequestKind::Send { chan, value }) => chan.send_value(task, value),
-            Some(other) => {
-                task.set_pending(other);
-                Some(task)
-            }
-            None => Some(task),
-        }
-    }
-
-    /// Performs a `Send` of the value in the task's pending request; see [`perform`](Self::perform).
+    /// Performs a `Send` of the value in the task's pending request (the loom models' entry).
     #[cfg(all(test, tern_loom))]
     pub(crate) fn send_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
         let value = match task.take_pending() {
@@ -229,8 +210,12 @@ impl ChanCore {
         self.send_value(task, value)
     }
 
+    /// Performs a task's `Send` of `value`. Returns the task when the send completed (or
+    /// failed) at once, with its response set; `None` when the task was parked, holding the
+    /// request. The executor moves the request's channel reference here rather than cloning it:
+    /// a send that completes at once costs no reference-count traffic beyond dropping it.
     #[inline]
-    fn send_value(
+    pub(crate) fn send_value(
         self: &Arc<Self>,
         mut task: Box<Task>,
         value: Option<Value>,
@@ -264,11 +249,9 @@ impl ChanCore {
         }
     }
 
-    /// Performs a `Recv` on this channel (the task's pending request is replaced); see
-    /// [`perform`](Self::perform).
+    /// Performs a task's `Recv` on this channel; like [`send_value`](Self::send_value).
     #[inline]
     pub(crate) fn recv_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
-        drop(task.take_pending());
         let mut st = self.state.lock();
         let kind = if let Some(v) = st.take_value(self.id.cap) {
             ResponseKind::Value(v)

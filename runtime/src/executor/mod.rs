@@ -25,7 +25,6 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::JoinHandle;
 
-use crate::channel::ChanCore;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 use crate::task::{
     Cx, FrameReport, FrameStep, JoinOutcome, PanicReport, RequestKind, Response, ResponseKind,
@@ -334,9 +333,7 @@ impl Executor {
             let mut cx = Cx::new(task.take_response());
             let Some(frame) = task.frames.last_mut() else {
                 // A task with no frames has nothing to run; treat as finished with ().
-                task.shared
-                    .finish(JoinOutcome::Output(crate::value::Value::Unit));
-                task.detached = true;
+                task.finish(JoinOutcome::Output(crate::value::Value::Unit));
                 return;
             };
             let step = catch_unwind(AssertUnwindSafe(|| frame.resume(&mut cx)));
@@ -344,23 +341,20 @@ impl Executor {
                 Err(payload) => {
                     let report = report(&task, &*payload, self.node_name());
                     tracing::debug!(task = %task.shared.id, "task panicked");
-                    task.shared.finish(JoinOutcome::Failed(Box::new(report)));
-                    task.detached = true;
+                    task.finish(JoinOutcome::Failed(Box::new(report)));
                     return;
                 }
                 Ok(FrameStep::Done(out)) => {
                     task.frames.pop();
                     if task.frames.is_empty() {
-                        task.shared.finish(JoinOutcome::Output(out));
-                        task.detached = true;
+                        task.finish(JoinOutcome::Output(out));
                         return;
                     }
                     task.respond(Response(ResponseKind::Value(out)));
                 }
                 Ok(FrameStep::Suspend(req)) => {
                     task.location = Some(req.location);
-                    task.set_pending(req.kind);
-                    match self.perform(task) {
+                    match self.perform(task, req.kind) {
                         Some(t) => task = t,
                         None => return,
                     }
@@ -374,43 +368,51 @@ impl Executor {
         }
     }
 
-    /// Performs the task's pending request. Returns the task when it can resume at once.
-    pub(crate) fn perform(&self, mut task: Box<Task>) -> Option<Box<Task>> {
-        match task.pending() {
-            Some(RequestKind::Recv { .. }) | Some(RequestKind::Send { .. }) => {
-                ChanCore::perform(task)
-            }
-            Some(RequestKind::Sleep { until }) => {
-                let until = *until;
+    /// Performs `request` for `task`. Returns the task when it can resume at once (its
+    /// response set); otherwise the task is parked (holding the request) or queued.
+    ///
+    /// The request is moved, not stored and re-read: it goes into the task only when the task
+    /// has to wait.
+    #[inline]
+    pub(crate) fn perform(&self, mut task: Box<Task>, request: RequestKind) -> Option<Box<Task>> {
+        match request {
+            RequestKind::Recv { chan } => chan.recv_task(task),
+            RequestKind::Send { chan, value } => chan.send_value(task, value),
+            RequestKind::Sleep { until } => {
                 if until <= std::time::Instant::now() {
                     task.respond(Response(ResponseKind::Unit));
                     return Some(task);
                 }
+                task.set_pending(RequestKind::Sleep { until });
                 self.timer.add(until, task);
                 None
             }
-            Some(RequestKind::Yield) => {
+            RequestKind::Yield => {
                 task.respond(Response(ResponseKind::Unit));
                 self.schedule(task);
                 None
             }
-            Some(RequestKind::Call { .. }) => {
-                if let Some(RequestKind::Call { frame }) = task.take_pending() {
-                    task.frames.push(frame);
-                }
+            RequestKind::Call { frame } => {
+                task.frames.push(frame);
                 Some(task)
             }
-            Some(RequestKind::Join { task: joined }) => {
-                let joined = Arc::clone(joined);
-                joined.join_task(task)
-            }
-            Some(RequestKind::Immediate(_)) => {
-                if let Some(RequestKind::Immediate(r)) = task.take_pending() {
-                    task.respond(r);
-                }
+            RequestKind::Join { task: joined } => joined.join_task(task),
+            RequestKind::Immediate(response) => {
+                task.respond(response);
                 Some(task)
             }
+        }
+    }
+
+    /// Makes a task runnable again from where it stands: performs the request it holds (which
+    /// may park it) or queues it to resume with its response.
+    pub(crate) fn resubmit(&self, mut task: Box<Task>) {
+        let task = match task.take_pending() {
+            Some(request) => self.perform(task, request),
             None => Some(task),
+        };
+        if let Some(task) = task {
+            self.schedule(task);
         }
     }
 }
@@ -425,10 +427,7 @@ fn report(task: &Task, payload: &(dyn std::any::Any + Send), node: &str) -> Task
             .first()
             .map(|f| f.type_key().to_owned())
             .unwrap_or_default(),
-        suspension_point: task
-            .location
-            .map(Into::into)
-            .or_else(|| task.restored_location.as_deref().cloned()),
+        suspension_point: task.suspension_point(),
         frames: task
             .frames
             .iter()

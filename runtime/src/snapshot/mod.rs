@@ -337,10 +337,7 @@ pub(crate) fn encode(
         epoch: task.epoch,
         origin: origin.to_owned(),
     };
-    let location = task
-        .location
-        .map(SourceLocation::from)
-        .or_else(|| task.restored_location.as_deref().cloned());
+    let location = task.suspension_point();
     let mut frames = frames.into_iter();
     let root_state = frames.next().map(|f| f.state).unwrap_or_default();
     let body = Body {

@@ -200,6 +200,26 @@ impl Task {
         self.sched.withdraw_timer(&self.shared);
     }
 
+    /// Ends the task with `outcome`: records it for the joiner, then drops the task.
+    #[expect(clippy::boxed_local, reason = "consumes the task: it is dropped here")]
+    pub(crate) fn finish(mut self: Box<Self>, outcome: JoinOutcome) {
+        self.shared.finish(outcome);
+        self.detached = true;
+    }
+
+    /// Drops a task that has been handed off whole (frozen into a snapshot): not a cancel.
+    #[expect(clippy::boxed_local, reason = "consumes the task: it is dropped here")]
+    pub(crate) fn discard(mut self: Box<Self>) {
+        self.detached = true;
+    }
+
+    /// Where the task last suspended, here or before it was restored.
+    pub(crate) fn suspension_point(&self) -> Option<super::SourceLocation> {
+        self.location
+            .map(Into::into)
+            .or_else(|| self.restored_location.as_deref().cloned())
+    }
+
     /// Completes the pending request with `response` and schedules the task.
     #[inline]
     pub(crate) fn complete(mut self: Box<Self>, response: Response) {
@@ -268,9 +288,7 @@ impl TaskShared {
 
     /// A worker found the freeze flag up: puts the (runnable) task in the cell for the freezer.
     pub(crate) fn hand_over(task: Box<Task>) {
-        let shared = Arc::clone(&task.shared);
         drop(TaskShared::park(task));
-        drop(shared);
     }
 
     /// Polls for the task to reach the cell after [`request_freeze`](Self::request_freeze).
@@ -302,21 +320,26 @@ impl TaskShared {
         if !join.done {
             join.done = true;
             let joiner = join.joiner.take().and_then(|j| j.unpark());
-            match joiner {
-                Some(task) => {
-                    task.complete(Response(ResponseKind::Joined(outcome)));
-                    drop(join);
-                    self.outcome_taken();
-                    join = self.join.lock();
+            let waker = join.waker.take();
+            // No joiner, or it was frozen meanwhile: keep the outcome for whoever joins.
+            let deliver = match joiner {
+                Some(task) => Some((task, outcome)),
+                None => {
+                    join.outcome = Some(outcome);
+                    None
                 }
-                // No joiner, or it was frozen meanwhile: keep the outcome for whoever joins.
-                None => join.outcome = Some(outcome),
+            };
+            drop(join);
+            if let Some((task, outcome)) = deliver {
+                task.complete(Response(ResponseKind::Joined(outcome)));
+                self.outcome_taken();
             }
-            if let Some(w) = join.waker.take() {
+            if let Some(w) = waker {
                 w.wake();
             }
+        } else {
+            drop(join);
         }
-        drop(join);
         let mut cell = self.cell.lock();
         cell.finished = true;
         let freezer = cell.freezer.take();
@@ -355,8 +378,9 @@ impl TaskShared {
     }
 
     /// Performs a `Join` request of `joiner` on this task: completes it at once when the outcome
-    /// is known (returning the joiner), or parks it until [`finish`](Self::finish).
-    pub(crate) fn join_task(&self, mut joiner: Box<Task>) -> Option<Box<Task>> {
+    /// is known (returning the joiner), or parks it, holding the request, until
+    /// [`finish`](Self::finish).
+    pub(crate) fn join_task(self: Arc<Self>, mut joiner: Box<Task>) -> Option<Box<Task>> {
         let mut join = self.join.lock();
         match join.outcome.take() {
             Some(outcome) => {
@@ -370,6 +394,9 @@ impl TaskShared {
                 Some(joiner)
             }
             None => {
+                joiner.set_pending(RequestKind::Join {
+                    task: Arc::clone(&self),
+                });
                 join.joiner = Some(TaskShared::park(joiner));
                 None
             }
