@@ -73,6 +73,21 @@ struct ExtState {
     cancelled: bool,
 }
 
+impl ExtState {
+    /// Whether the future still waits: not completed, not cancelled.
+    fn is_live(&self) -> bool {
+        !self.cancelled && self.done.is_none()
+    }
+
+    /// Completes the operation with `result` and wakes the future.
+    fn complete(&mut self, result: Result<(), ChannelError>) {
+        self.done = Some(result);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
 /// An external future's registration with a channel; drop it through [`ChanCore::cancel_ext`].
 #[derive(Default)]
 pub(crate) struct ExtReg {
@@ -110,12 +125,9 @@ impl ChanState {
                 }
                 Waiter::Ext(slot) => {
                     let mut s = slot.state.lock();
-                    if !s.cancelled && s.done.is_none() {
+                    if s.is_live() {
                         s.value = Some(v);
-                        s.done = Some(Ok(()));
-                        if let Some(w) = s.waker.take() {
-                            w.wake();
-                        }
+                        s.complete(Ok(()));
                         return Ok(());
                     }
                 }
@@ -130,10 +142,7 @@ impl ChanState {
             match w {
                 Waiter::Task(shared) => {
                     if let Some(mut task) = shared.unpark() {
-                        let value = match task.pending_mut() {
-                            Some(RequestKind::Send { value, .. }) => value.take(),
-                            _ => None,
-                        };
+                        let value = task.take_send_value();
                         respond(task, ResponseKind::Unit);
                         if value.is_some() {
                             return value;
@@ -142,12 +151,9 @@ impl ChanState {
                 }
                 Waiter::Ext(slot) => {
                     let mut s = slot.state.lock();
-                    if !s.cancelled && s.done.is_none() {
-                        s.done = Some(Ok(()));
+                    if s.is_live() {
                         let v = s.value.take();
-                        if let Some(w) = s.waker.take() {
-                            w.wake();
-                        }
+                        s.complete(Ok(()));
                         if v.is_some() {
                             return v;
                         }
@@ -203,10 +209,7 @@ impl ChanCore {
     /// Performs a `Send` of the value in the task's pending request (the loom models' entry).
     #[cfg(all(test, tern_loom))]
     pub(crate) fn send_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
-        let value = match task.take_pending() {
-            Some(RequestKind::Send { value, .. }) => value,
-            _ => None,
-        };
+        let value = task.take_send_value();
         self.send_value(task, value)
     }
 
@@ -408,10 +411,7 @@ impl ChanCore {
             match w {
                 Waiter::Task(shared) => {
                     if let Some(mut task) = shared.unpark() {
-                        let value = match task.pending_mut() {
-                            Some(RequestKind::Send { value, .. }) => value.take(),
-                            _ => None,
-                        };
+                        let value = task.take_send_value();
                         respond(task, ResponseKind::Channel(ChannelError::Closed, value));
                     }
                 }
@@ -422,11 +422,8 @@ impl ChanCore {
 
     fn fail_ext(slot: &ExtSlot) {
         let mut s = slot.state.lock();
-        if !s.cancelled && s.done.is_none() {
-            s.done = Some(Err(ChannelError::Closed));
-            if let Some(w) = s.waker.take() {
-                w.wake();
-            }
+        if s.is_live() {
+            s.complete(Err(ChannelError::Closed));
         }
     }
 

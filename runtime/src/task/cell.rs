@@ -157,6 +157,14 @@ impl Task {
         }
     }
 
+    /// Takes the value out of a pending `Send` (a receiver is taking it, or the channel closed).
+    pub(crate) fn take_send_value(&mut self) -> Option<Value> {
+        match self.pending_mut() {
+            Some(RequestKind::Send { value, .. }) => value.take(),
+            _ => None,
+        }
+    }
+
     /// Suspends the task on `request`.
     pub(crate) fn set_pending(&mut self, request: RequestKind) {
         self.wait = Wait::Pending(request);
