@@ -192,9 +192,8 @@ impl Executor {
     pub(crate) fn stop(&self) -> Vec<Box<Task>> {
         self.shutdown.store(true, Ordering::SeqCst);
         let mut left = self.timer.shutdown();
-        for i in self.idle.take_all() {
-            self.parkers[i].unpark();
-        }
+        // Every worker, parked or about to park, gets a permit and then sees the flag.
+        drop(self.idle.take_all());
         for p in self.parkers.iter() {
             p.unpark();
         }
@@ -286,30 +285,30 @@ impl Executor {
         }
         let shared = LOCAL.with(|l| {
             let mut l = l.borrow_mut();
-            let local = l.as_mut()?;
+            let Some(local) = l.as_mut() else {
+                return false;
+            };
             let len = local.queue.len();
             if len < 2 {
-                return None;
+                return false;
             }
-            let batch: Vec<_> = local.queue.drain(len / 2..).collect();
-            Some(batch)
+            self.stealable[index].push_batch(local.queue.drain(len / 2..));
+            true
         });
-        if let Some(batch) = shared {
-            self.stealable[index].push_batch(batch);
+        if shared {
             self.wake_one();
         }
     }
 
-    fn has_work(&self, index: usize) -> bool {
+    fn has_work(&self) -> bool {
         !self.injector.is_empty_hint()
             || self.stealable.iter().any(|s| !s.is_empty_hint())
             || LOCAL.with(|l| l.borrow().as_ref().is_some_and(|l| !l.queue.is_empty()))
-            || self.stealable[index].len() > 0
     }
 
     fn park(&self, index: usize) {
         self.idle.announce(index);
-        if self.has_work(index) || self.shutdown.load(Ordering::SeqCst) {
+        if self.has_work() || self.shutdown.load(Ordering::SeqCst) {
             if !self.idle.withdraw(index) {
                 // A waker took us off the list and left a permit: consume it.
                 self.parkers[index].park();

@@ -98,6 +98,7 @@ impl<T> Shared<T> {
     }
 
     /// The exact length, under the lock.
+    #[cfg(all(test, tern_loom))]
     pub(crate) fn len(&self) -> usize {
         self.items.lock().queue.len()
     }
