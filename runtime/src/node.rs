@@ -371,12 +371,7 @@ impl Node {
     pub(crate) fn install(&self, shared: Arc<TaskShared>, d: snapshot::Decoded, epoch_bump: u64) {
         let sched: Arc<dyn Schedule> = self.inner.exec.clone();
         let mut task = Task::new(shared, sched, FrameStack::from_vec(d.frames));
-        // The decoder refuses a snapshot holding both.
-        if let Some(request) = d.pending {
-            task.set_pending(request);
-        } else if let Some(response) = d.response {
-            task.respond(response);
-        }
+        task.set_wait(d.wait);
         task.epoch = d.header.epoch + epoch_bump;
         task.restored_location = d.location.map(Box::new);
         self.resubmit(task);

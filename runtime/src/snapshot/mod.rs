@@ -38,7 +38,7 @@ use crate::sync::Arc;
 use crate::task::{
     Frame, MachineType, RequestKind, Response, ResponseKind, SourceLocation, Task, TaskId,
 };
-use crate::task::{JoinOutcome, TaskReport};
+use crate::task::{JoinOutcome, TaskReport, Wait};
 use crate::value::Value;
 
 /// The magic bytes every snapshot starts with.
@@ -258,6 +258,63 @@ fn value_bytes(v: &Value, key: &str) -> Result<Vec<u8>, SnapshotError> {
     v.to_bytes().map_err(|e| state_err(key, "encode", e))
 }
 
+/// The snapshot form of a request a frozen task waits in (`None` for a send whose value has
+/// already been taken: it has completed).
+fn pending_snap(request: &RequestKind, key: &str) -> Result<Option<Pending>, SnapshotError> {
+    Ok(Some(match request {
+        RequestKind::Recv { chan } => Pending::Recv(chan_snap(chan.id())),
+        RequestKind::Send {
+            chan,
+            value: Some(v),
+        } => Pending::Send(chan_snap(chan.id()), value_bytes(v, key)?),
+        RequestKind::Send { value: None, .. } => return Ok(None),
+        RequestKind::Join { task: joined } => {
+            crate::handle::publish(joined);
+            Pending::Join(joined.id)
+        }
+        RequestKind::Sleep { until } => Pending::Sleep {
+            remaining_nanos: until
+                .saturating_duration_since(Instant::now())
+                .as_nanos()
+                .min(u128::from(u64::MAX)) as u64,
+        },
+        // These complete without waiting, so a frozen task never holds them.
+        other @ (RequestKind::Yield | RequestKind::Call { .. } | RequestKind::Immediate(_)) => {
+            return Err(state_err(
+                key,
+                "encode",
+                format_args!("unexpected pending request {other:?}"),
+            ));
+        }
+    }))
+}
+
+/// The snapshot form of a response that arrived before the freeze.
+fn reply_snap(response: &Response, key: &str) -> Result<Reply, SnapshotError> {
+    let bytes_of = |v: &Option<Value>| v.as_ref().map(|v| value_bytes(v, key)).transpose();
+    Ok(match &response.0 {
+        ResponseKind::Unit => Reply::Unit,
+        ResponseKind::Value(v) => Reply::Value(value_bytes(v, key)?),
+        ResponseKind::Channel(ChannelError::Closed, v) => Reply::Closed(bytes_of(v)?),
+        ResponseKind::Channel(ChannelError::Mismatch(m), v) => Reply::Mismatch {
+            name: m.name.clone(),
+            expected_capacity: m.expected_capacity,
+            found_capacity: m.found_capacity,
+            same_type: m.same_type,
+            value: bytes_of(v)?,
+        },
+        ResponseKind::Channel(ChannelError::Undecodable { .. }, v) => {
+            Reply::Undecodable(bytes_of(v)?)
+        }
+        ResponseKind::Joined(outcome) => Reply::Joined(match outcome {
+            JoinOutcome::Output(v) => JoinReply::Output(value_bytes(v, key)?),
+            JoinOutcome::Failed(r) => JoinReply::Failed(r.clone()),
+            JoinOutcome::Cancelled => JoinReply::Cancelled,
+            JoinOutcome::Frozen => JoinReply::Frozen,
+        }),
+    })
+}
+
 /// Encodes a frozen task. The task is not consumed: on error it can be resumed where it is.
 pub(crate) fn encode(
     task: &Task,
@@ -266,69 +323,30 @@ pub(crate) fn encode(
 ) -> Result<Snapshot, SnapshotError> {
     let root = task.frames.first().ok_or(SnapshotError::Finished)?;
     let key = root.type_key();
-    let mut frames = Vec::with_capacity(task.frames.len());
-    for f in task.frames.iter() {
+    let state_of = |f: &dyn Frame| {
         let mut state = Vec::new();
         f.encode_state(&mut state)
-            .map_err(|e| state_err(f.type_key(), "encode", e))?;
-        frames.push(FrameSnap {
-            key: f.type_key().to_owned(),
-            fingerprint: f.fingerprint(),
-            state,
-        });
-    }
+            .map(|()| state)
+            .map_err(|e| state_err(f.type_key(), "encode", e))
+    };
+    let root_state = state_of(root)?;
+    let nested = task
+        .frames
+        .iter()
+        .skip(1)
+        .map(|f| {
+            Ok(FrameSnap {
+                key: f.type_key().to_owned(),
+                fingerprint: f.fingerprint(),
+                state: state_of(f)?,
+            })
+        })
+        .collect::<Result<Vec<_>, SnapshotError>>()?;
     let pending = match task.pending() {
+        Some(request) => pending_snap(request, key)?,
         None => None,
-        Some(RequestKind::Recv { chan }) => Some(Pending::Recv(chan_snap(chan.id()))),
-        Some(RequestKind::Send {
-            chan,
-            value: Some(v),
-        }) => Some(Pending::Send(chan_snap(chan.id()), value_bytes(v, key)?)),
-        Some(RequestKind::Send { value: None, .. }) => None,
-        Some(RequestKind::Join { task: joined }) => {
-            crate::handle::publish(joined);
-            Some(Pending::Join(joined.id))
-        }
-        Some(RequestKind::Sleep { until }) => Some(Pending::Sleep {
-            remaining_nanos: until
-                .saturating_duration_since(Instant::now())
-                .as_nanos()
-                .min(u128::from(u64::MAX)) as u64,
-        }),
-        // These complete without waiting, so a frozen task never holds them.
-        Some(
-            other @ (RequestKind::Yield | RequestKind::Call { .. } | RequestKind::Immediate(_)),
-        ) => {
-            return Err(state_err(
-                key,
-                "encode",
-                format_args!("unexpected pending request {other:?}"),
-            ));
-        }
     };
-    let bytes_of = |v: &Option<Value>| v.as_ref().map(|v| value_bytes(v, key)).transpose();
-    let response = match task.response() {
-        None => None,
-        Some(Response(ResponseKind::Unit)) => Some(Reply::Unit),
-        Some(Response(ResponseKind::Value(v))) => Some(Reply::Value(value_bytes(v, key)?)),
-        Some(Response(ResponseKind::Channel(e, v))) => Some(match e {
-            ChannelError::Closed => Reply::Closed(bytes_of(v)?),
-            ChannelError::Mismatch(m) => Reply::Mismatch {
-                name: m.name.clone(),
-                expected_capacity: m.expected_capacity,
-                found_capacity: m.found_capacity,
-                same_type: m.same_type,
-                value: bytes_of(v)?,
-            },
-            ChannelError::Undecodable { .. } => Reply::Undecodable(bytes_of(v)?),
-        }),
-        Some(Response(ResponseKind::Joined(outcome))) => Some(Reply::Joined(match outcome {
-            JoinOutcome::Output(v) => JoinReply::Output(value_bytes(v, key)?),
-            JoinOutcome::Failed(r) => JoinReply::Failed(r.clone()),
-            JoinOutcome::Cancelled => JoinReply::Cancelled,
-            JoinOutcome::Frozen => JoinReply::Frozen,
-        })),
-    };
+    let response = task.response().map(|r| reply_snap(r, key)).transpose()?;
     let header = SnapshotHeader {
         task_type: key.to_owned(),
         fingerprint: root.fingerprint(),
@@ -338,11 +356,9 @@ pub(crate) fn encode(
         origin: origin.to_owned(),
     };
     let location = task.suspension_point();
-    let mut frames = frames.into_iter();
-    let root_state = frames.next().map(|f| f.state).unwrap_or_default();
     let body = Body {
         root: root_state,
-        nested: frames.collect(),
+        nested,
         pending,
         response,
         location,
@@ -361,8 +377,7 @@ pub(crate) fn encode(
 pub(crate) struct Decoded {
     pub(crate) header: SnapshotHeader,
     pub(crate) frames: Vec<Box<dyn Frame>>,
-    pub(crate) pending: Option<RequestKind>,
-    pub(crate) response: Option<Response>,
+    pub(crate) wait: Wait,
     pub(crate) location: Option<SourceLocation>,
 }
 
@@ -406,11 +421,6 @@ pub(crate) fn decode(
             state: &f.state,
         }))
         .collect();
-    if body.pending.is_some() && body.response.is_some() {
-        return Err(SnapshotError::Malformed(
-            "both a pending request and a response".into(),
-        ));
-    }
     // Resolve every type before decoding any state.
     let mut types = Vec::with_capacity(frame_refs.len());
     for f in &frame_refs {
@@ -428,96 +438,96 @@ pub(crate) fn decode(
     if types[0].output_type() != header.output_type {
         return Err(SnapshotError::OutputType(header.task_type.clone()));
     }
-    let sleep_until = match &body.pending {
-        Some(Pending::Sleep { remaining_nanos }) => Some(
-            Instant::now()
-                .checked_add(Duration::from_nanos(*remaining_nanos))
-                .ok_or_else(|| SnapshotError::Malformed("sleep deadline out of range".into()))?,
-        ),
-        _ => None,
-    };
-    let joined = match &body.pending {
-        Some(Pending::Join(id)) => {
-            Some(crate::handle::find(*id).ok_or(SnapshotError::UnknownTask(*id))?)
+    let wait = match (body.pending, body.response) {
+        (None, None) => Wait::Start,
+        (Some(p), None) => Wait::Pending(request(p, node)?),
+        (None, Some(r)) => Wait::Ready(response(r)),
+        (Some(_), Some(_)) => {
+            return Err(SnapshotError::Malformed(
+                "both a pending request and a response".into(),
+            ));
         }
-        _ => None,
     };
-    crate::node::with_current(node, || {
-        let mut frames = Vec::with_capacity(frame_refs.len());
-        for (f, ty) in frame_refs.iter().zip(&types) {
-            frames.push((ty.decode)(f.state).map_err(|e| state_err(f.key, "decode", e))?);
-        }
-        Ok(frames)
+    let frames = crate::node::with_current(node, || {
+        frame_refs
+            .iter()
+            .zip(&types)
+            .map(|(f, ty)| (ty.decode)(f.state).map_err(|e| state_err(f.key, "decode", e)))
+            .collect::<Result<Vec<_>, SnapshotError>>()
+    })?;
+    Ok(Decoded {
+        header,
+        frames,
+        wait,
+        location: body.location,
     })
-    .map(|frames| {
-        let chan = |c: ChanSnap| {
-            NodeInner::core_for(
-                node,
-                ChannelId {
-                    name: c.name.into(),
-                    ty: c.ty,
-                    cap: c.cap,
-                },
-            )
-        };
-        let pending = body.pending.map(|p| match p {
-            Pending::Recv(c) => RequestKind::Recv { chan: chan(c) },
-            Pending::Send(c, v) => RequestKind::Send {
-                chan: chan(c),
-                value: Some(Value::Encoded(v)),
+}
+
+/// Rebuilds a withdrawn request, binding its channel on `node`.
+fn request(pending: Pending, node: &Arc<NodeInner>) -> Result<RequestKind, SnapshotError> {
+    let chan = |c: ChanSnap| {
+        NodeInner::core_for(
+            node,
+            ChannelId {
+                name: c.name.into(),
+                ty: c.ty,
+                cap: c.cap,
             },
-            Pending::Sleep { .. } => RequestKind::Sleep {
-                until: sleep_until.unwrap_or_else(Instant::now),
-            },
-            Pending::Join(_) => match joined {
-                Some(task) => RequestKind::Join { task },
-                // `joined` was resolved above for every `Pending::Join`.
-                None => RequestKind::Yield,
-            },
-        });
-        let value = |v: Option<Vec<u8>>| v.map(Value::Encoded);
-        let response = body.response.map(|r| {
-            Response(match r {
-                Reply::Unit => ResponseKind::Unit,
-                Reply::Value(v) => ResponseKind::Value(Value::Encoded(v)),
-                Reply::Closed(v) => ResponseKind::Channel(ChannelError::Closed, value(v)),
-                Reply::Mismatch {
-                    name,
-                    expected_capacity,
-                    found_capacity,
-                    same_type,
-                    value: v,
-                } => ResponseKind::Channel(
-                    ChannelError::Mismatch(Box::new(MismatchError {
-                        name,
-                        expected_type: "(restored)",
-                        expected_capacity,
-                        found_capacity,
-                        same_type,
-                    })),
-                    value(v),
-                ),
-                Reply::Joined(j) => ResponseKind::Joined(match j {
-                    JoinReply::Output(v) => JoinOutcome::Output(Value::Encoded(v)),
-                    JoinReply::Failed(r) => JoinOutcome::Failed(r),
-                    JoinReply::Cancelled => JoinOutcome::Cancelled,
-                    JoinReply::Frozen => JoinOutcome::Frozen,
-                }),
-                Reply::Undecodable(v) => ResponseKind::Channel(
-                    ChannelError::Undecodable {
-                        type_name: "(restored)",
-                    },
-                    value(v),
-                ),
-            })
-        });
-        Decoded {
-            header,
-            frames,
-            pending,
-            response,
-            location: body.location,
+        )
+    };
+    Ok(match pending {
+        Pending::Recv(c) => RequestKind::Recv { chan: chan(c) },
+        Pending::Send(c, v) => RequestKind::Send {
+            chan: chan(c),
+            value: Some(Value::Encoded(v)),
+        },
+        Pending::Sleep { remaining_nanos } => RequestKind::Sleep {
+            until: Instant::now()
+                .checked_add(Duration::from_nanos(remaining_nanos))
+                .ok_or_else(|| SnapshotError::Malformed("sleep deadline out of range".into()))?,
+        },
+        Pending::Join(id) => RequestKind::Join {
+            task: crate::handle::find(id).ok_or(SnapshotError::UnknownTask(id))?,
+        },
+    })
+}
+
+/// Rebuilds a response that had arrived before the freeze; values stay encoded until taken.
+fn response(reply: Reply) -> Response {
+    let value = |v: Option<Vec<u8>>| v.map(Value::Encoded);
+    let restored = "(restored)";
+    Response(match reply {
+        Reply::Unit => ResponseKind::Unit,
+        Reply::Value(v) => ResponseKind::Value(Value::Encoded(v)),
+        Reply::Closed(v) => ResponseKind::Channel(ChannelError::Closed, value(v)),
+        Reply::Mismatch {
+            name,
+            expected_capacity,
+            found_capacity,
+            same_type,
+            value: v,
+        } => {
+            let m = MismatchError {
+                name,
+                expected_type: restored,
+                expected_capacity,
+                found_capacity,
+                same_type,
+            };
+            ResponseKind::Channel(ChannelError::Mismatch(Box::new(m)), value(v))
         }
+        Reply::Undecodable(v) => ResponseKind::Channel(
+            ChannelError::Undecodable {
+                type_name: restored,
+            },
+            value(v),
+        ),
+        Reply::Joined(j) => ResponseKind::Joined(match j {
+            JoinReply::Output(v) => JoinOutcome::Output(Value::Encoded(v)),
+            JoinReply::Failed(r) => JoinOutcome::Failed(r),
+            JoinReply::Cancelled => JoinOutcome::Cancelled,
+            JoinReply::Frozen => JoinOutcome::Frozen,
+        }),
     })
 }
 

@@ -165,6 +165,11 @@ impl Task {
         }
     }
 
+    /// Sets where the task stands (a restored task's request or response).
+    pub(crate) fn set_wait(&mut self, wait: Wait) {
+        self.wait = wait;
+    }
+
     /// Suspends the task on `request`.
     pub(crate) fn set_pending(&mut self, request: RequestKind) {
         self.wait = Wait::Pending(request);

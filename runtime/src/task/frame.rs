@@ -161,11 +161,6 @@ impl FrameStack {
         self.root.is_none()
     }
 
-    /// The number of frames.
-    pub(crate) fn len(&self) -> usize {
-        usize::from(self.root.is_some()) + self.nested.len()
-    }
-
     /// The frames, outermost first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &dyn Frame> {
         self.root.iter().chain(self.nested.iter()).map(|f| &**f)

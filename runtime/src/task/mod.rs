@@ -97,7 +97,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use cell::{JoinOutcome, Task, TaskShared};
+pub(crate) use cell::{JoinOutcome, Task, TaskShared, Wait};
 pub use effects::{sleep, yield_now, Sleep, YieldNow};
 pub use frame::{__decode_frame, MachineType};
 pub(crate) use frame::{Frame, FrameStack, FrameStep};
