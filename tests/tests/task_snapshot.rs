@@ -192,66 +192,51 @@ async fn nested_frames_and_sleeps_survive_a_move() {
     assert_eq!(sleeper.join().await.unwrap(), 77);
 }
 
-/// Not registered anywhere: its snapshots cannot be restored.
-#[derive(Debug, Serialize, Deserialize)]
-struct Unregistered {
-    input: Channel<u64>,
-    started: bool,
-}
-
-impl Machine for Unregistered {
-    type Output = u64;
-    const TYPE_KEY: &'static str = "task_snapshot::Unregistered";
-    const FINGERPRINT: u64 = 1;
-    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
-        if !self.started {
-            self.started = true;
-            return cx.suspend(self.input.recv());
+/// A machine that waits for one value and returns it (0 if its channel closes); the three
+/// below differ only in their identity.
+macro_rules! recv_once_machine {
+    ($(#[$doc:meta])* $name:ident, $key:literal, $fingerprint:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Serialize, Deserialize)]
+        struct $name {
+            input: Channel<u64>,
+            started: bool,
         }
-        Step::Done(cx.resumed(|| self.input.recv()).unwrap_or(0))
-    }
-}
 
-/// Version 2 of a machine, registered under the key that version 1 (below) also uses.
-#[derive(Debug, Serialize, Deserialize)]
-struct SkewV2 {
-    input: Channel<u64>,
-    started: bool,
-}
-
-impl Machine for SkewV2 {
-    type Output = u64;
-    const TYPE_KEY: &'static str = "task_snapshot::Skew";
-    const FINGERPRINT: u64 = 2;
-    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
-        if !self.started {
-            self.started = true;
-            return cx.suspend(self.input.recv());
+        impl Machine for $name {
+            type Output = u64;
+            const TYPE_KEY: &'static str = $key;
+            const FINGERPRINT: u64 = $fingerprint;
+            fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
+                if !self.started {
+                    self.started = true;
+                    return cx.suspend(self.input.recv());
+                }
+                Step::Done(cx.resumed(|| self.input.recv()).unwrap_or(0))
+            }
         }
-        Step::Done(cx.resumed(|| self.input.recv()).unwrap_or(0))
-    }
+    };
 }
+
+recv_once_machine!(
+    /// Not registered anywhere: its snapshots cannot be restored.
+    Unregistered,
+    "task_snapshot::Unregistered",
+    1
+);
+recv_once_machine!(
+    /// Version 2 of a machine, registered under the key that version 1 also uses.
+    SkewV2,
+    "task_snapshot::Skew",
+    2
+);
 tern::register_machine!(SkewV2);
-
-/// Version 1 (old code): same key, other fingerprint, not registered in this build.
-#[derive(Debug, Serialize, Deserialize)]
-struct SkewV1 {
-    input: Channel<u64>,
-    started: bool,
-}
-
-impl Machine for SkewV1 {
-    type Output = u64;
-    const TYPE_KEY: &'static str = "task_snapshot::Skew";
-    const FINGERPRINT: u64 = 1;
-    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
-        if !self.started {
-            self.started = true;
-            return cx.suspend(self.input.recv());
-        }
-        Step::Done(cx.resumed(|| self.input.recv()).unwrap_or(0))
-    }
-}
+recv_once_machine!(
+    /// Version 1 (old code): same key, other fingerprint, not registered in this build.
+    SkewV1,
+    "task_snapshot::Skew",
+    1
+);
 
 async fn relay_snapshot(n: &Node) -> Snapshot {
     let t = n.spawn(Relay::new(n.channel("bad-in"), n.channel("bad-out")));
