@@ -141,6 +141,9 @@ pub fn buffered_channel<T: Message>(name: &str, capacity: usize) -> Channel<T> {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::task::support::*;
     pub use inventory;
     pub use serde;
 }
+
+pub use tern_macros::migratable;

@@ -89,6 +89,7 @@ mod cell;
 mod effects;
 mod frame;
 mod report;
+pub(crate) mod support;
 
 use std::fmt;
 use std::panic::Location;
@@ -243,6 +244,11 @@ pub(crate) enum ResponseKind {
 /// Every `.await` inside a `#[migratable]` function awaits an `Effect`; a new kind of request
 /// needs a new implementation of this trait, not a change to the macro. Every [`Machine`] is an
 /// effect too: awaiting it pushes a nested frame and resumes with its output.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be awaited inside a #[migratable] function",
+    label = "not a tern effect",
+    note = "a #[migratable] function can await: `Channel::send`/`recv`, `tern::sleep`, `tern::yield_now`, `TaskHandle::join`, and calls to other #[migratable] functions; run other futures outside tasks"
+)]
 pub trait Effect {
     /// What the task gets back when the request completes.
     type Output;

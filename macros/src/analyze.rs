@@ -1,0 +1,242 @@
+//! Liveness: which variables each suspension point must store, and whether they can be stored.
+//!
+//! A backward data-flow over the structured IR. `live_in(s) = reads(s) ∪ (live_out(s) −
+//! kills(s) − decls(s))`, branches join by union, loops iterate to a fixed point, and a
+//! `break`/`continue` inside plain code adds the live set of its target. At a suspension
+//! point the variables live *after* it (minus the awaited value itself) are exactly the
+//! locals its state variant holds.
+//!
+//! Every stored local must have a type the macro can write into the state enum: a parameter,
+//! a `let` with a written type, a `for` binding over a range, or a hidden iterator. Anything
+//! else gets a spanned error that names the variable and says what to write.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ir::{Block, Jump, Lowered, Stmt, StmtKind, Uses, VarId, VarKind};
+
+type Set = BTreeSet<VarId>;
+
+/// The variables stored at each suspension point.
+pub(crate) struct Liveness {
+    pub(crate) at: BTreeMap<usize, Set>,
+}
+
+struct Target {
+    label: Option<String>,
+    is_loop: bool,
+    on_break: Set,
+    on_continue: Set,
+}
+
+struct Analyzer {
+    at: BTreeMap<usize, Set>,
+    targets: Vec<Target>,
+}
+
+pub(crate) fn analyze(ir: &Lowered, errors: &mut Vec<syn::Error>) -> Liveness {
+    let mut a = Analyzer {
+        at: BTreeMap::new(),
+        targets: Vec::new(),
+    };
+    a.block(&ir.body, Set::new());
+    check(ir, &a.at, errors);
+    Liveness { at: a.at }
+}
+
+impl Analyzer {
+    fn block(&mut self, b: &Block, out: Set) -> Set {
+        let mut live = out;
+        for s in b.stmts.iter().rev() {
+            live = self.stmt(s, live);
+        }
+        for v in &b.entry {
+            live.remove(v);
+        }
+        live
+    }
+
+    fn jumps(&self, uses: &Uses, live: &mut Set) {
+        for j in &uses.jumps {
+            let (label, brk) = match j {
+                Jump::Break(l) => (l, true),
+                Jump::Continue(l) => (l, false),
+            };
+            let target = self.targets.iter().rev().find(|t| match label {
+                Some(l) => t.label.as_deref() == Some(l.as_str()),
+                None => t.is_loop,
+            });
+            if let Some(t) = target {
+                live.extend(
+                    if brk { &t.on_break } else { &t.on_continue }
+                        .iter()
+                        .copied(),
+                );
+            }
+        }
+    }
+
+    fn plain(&self, uses: &Uses, decls: &[VarId], out: Set) -> Set {
+        let mut live = out;
+        for v in uses.kills.iter().chain(decls) {
+            live.remove(v);
+        }
+        live.extend(uses.reads.iter().copied());
+        self.jumps(uses, &mut live);
+        live
+    }
+
+    fn stmt(&mut self, s: &Stmt, out: Set) -> Set {
+        match &s.kind {
+            StmtKind::Plain { uses, .. } => self.plain(uses, &s.decls, out),
+            StmtKind::Return { uses, .. } => self.plain(uses, &[], Set::new()),
+            StmtKind::Await {
+                point, uses, temp, ..
+            } => {
+                let mut after = out;
+                after.remove(temp);
+                let entry = self.at.entry(*point).or_default();
+                entry.extend(after.iter().copied());
+                self.plain(uses, &[], after)
+            }
+            StmtKind::If {
+                uses, then, els, ..
+            } => {
+                let mut live = self.block(then, out.clone());
+                live.extend(self.block(els, out));
+                live.extend(uses.reads.iter().copied());
+                self.jumps(uses, &mut live);
+                live
+            }
+            StmtKind::Match { uses, arms, .. } => {
+                let mut live = Set::new();
+                for arm in arms {
+                    live.extend(self.block(&arm.body, out.clone()));
+                    live.extend(arm.uses.reads.iter().copied());
+                }
+                live.extend(uses.reads.iter().copied());
+                self.jumps(uses, &mut live);
+                live
+            }
+            StmtKind::Block { label, body } => {
+                self.targets.push(Target {
+                    label: label.as_ref().map(|l| l.ident.to_string()),
+                    is_loop: false,
+                    on_break: out.clone(),
+                    on_continue: Set::new(),
+                });
+                let live = self.block(body, out);
+                self.targets.pop();
+                live
+            }
+            StmtKind::Loop { label, body } => {
+                // The live set at the loop head is a fixed point of the body's transfer.
+                let mut head = Set::new();
+                loop {
+                    self.targets.push(Target {
+                        label: label.as_ref().map(|l| l.ident.to_string()),
+                        is_loop: true,
+                        on_break: out.clone(),
+                        on_continue: head.clone(),
+                    });
+                    let next = self.block(body, head.clone());
+                    self.targets.pop();
+                    if next.is_subset(&head) {
+                        break head;
+                    }
+                    head.extend(next);
+                }
+            }
+        }
+    }
+}
+
+/// Reports stored locals the macro cannot store.
+fn check(ir: &Lowered, at: &BTreeMap<usize, Set>, errors: &mut Vec<syn::Error>) {
+    let mut reported = BTreeSet::new();
+    for (&point, live) in at {
+        let await_span = ir.points[point].span;
+        let mut names: BTreeMap<String, VarId> = BTreeMap::new();
+        for &v in live {
+            let var = &ir.vars[v];
+            let name = var.name.to_string();
+            if let Some(&other) = names.get(&name) {
+                if reported.insert((v, usize::MAX)) {
+                    let (outer, inner) = (other.min(v), other.max(v));
+                    let mut e = syn::Error::new(
+                        ir.vars[inner].span,
+                        format!(
+                            "`{name}` shadows another `{name}` that is still needed after this \
+                             `.await`; rename one of them"
+                        ),
+                    );
+                    e.combine(syn::Error::new(ir.vars[outer].span, "the other one"));
+                    errors.push(e);
+                }
+            }
+            names.insert(name.clone(), v);
+            let problem = match (&var.ty, var.kind) {
+                (Some(syn::Type::Reference(_)), _) => Some(format!(
+                    "`{name}` is a borrow that lives across an `.await`; a suspended task is \
+                     plain data and cannot hold borrows. Store an owned value (clone it, or keep \
+                     the owner and borrow again after the `.await`)"
+                )),
+                (Some(ty), _) if has_lifetime(ty) => Some(format!(
+                    "`{name}` holds a borrow (its type has a lifetime) across an `.await`; a \
+                     suspended task cannot hold borrows. Store an owned value instead"
+                )),
+                (Some(_), _) => None,
+                (None, VarKind::Let) => Some(format!(
+                    "`{name}` lives across an `.await`, so it is stored in the task and needs a \
+                     written type: `let {name}: Type = …;`"
+                )),
+                (None, VarKind::Destructured) => Some(format!(
+                    "`{name}` lives across an `.await` but is bound by destructuring; bind it \
+                     with its own typed `let`: `let {name}: Type = …;`"
+                )),
+                (None, VarKind::Binding) => Some(format!(
+                    "the pattern binding `{name}` lives across an `.await`; rebind it with a \
+                     written type inside the arm before the `.await`: `let {name}: Type = {name};`"
+                )),
+                (None, VarKind::ForBinding) => Some(format!(
+                    "the `for` binding `{name}` lives across an `.await`; rebind it with a written \
+                     type at the start of the body: `let {name}: Type = {name};`"
+                )),
+                (None, VarKind::Temp) => Some(
+                    "the value of this expression is held across a later `.await` in the same \
+                     expression; bind it first with a typed `let` (`let v: Type = …;`)"
+                        .to_string(),
+                ),
+                (None, VarKind::Param | VarKind::Iter) => None,
+            };
+            if let Some(msg) = problem {
+                if reported.insert((v, 0)) {
+                    let mut e = syn::Error::new(var.span, msg);
+                    e.combine(syn::Error::new(
+                        await_span,
+                        format!("`{name}` is still needed after this `.await`"),
+                    ));
+                    errors.push(e);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a type holds a borrow (`&T`, or a lifetime other than `'static`).
+fn has_lifetime(ty: &syn::Type) -> bool {
+    use syn::visit::Visit;
+    struct Find(bool);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if l.ident != "static" {
+                self.0 = true;
+            }
+        }
+        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
+            self.0 = true;
+        }
+    }
+    let mut f = Find(false);
+    f.visit_type(ty);
+    f.0
+}

@@ -1,0 +1,1453 @@
+//! The structured IR a `#[migratable]` body is lowered into, and the lowering itself.
+//!
+//! Lowering keeps the user's control flow but moves every `.await` to statement level:
+//! `let v = f(x.recv().await?);` becomes `Await { point: 0, effect: x.recv(), temp: __tern_aw0 }`
+//! followed by the plain statement `let v = f(__tern_aw0?);`. Constructs that contain an
+//! `.await` (`if`, `match`, `loop`, `while`, `for`, blocks) become IR nodes whose bodies are
+//! lowered in turn; everything else stays as plain code, emitted as written (after `return` and
+//! `?` are rewritten for the generated `resume`).
+//!
+//! - `while c { b }` becomes `loop { if !(c) { break; } { b } }`; `while let p = e { b }` becomes
+//!   `loop { match e { p => { b } _ => break } }`; `if let p = e { a } else { b }` becomes
+//!   `match e { p => { a } _ => { b } }`.
+//! - `for p in it { b }` whose body awaits stores its iterator in a hidden local
+//!   (`__tern_iterN`) with a type the macro can name: `Range<T>` for `a..b`, `InclusiveIter<T>`
+//!   for `a..=b` (when `T` is known from a literal suffix, a cast or a typed local), `VecIter<T>`
+//!   for a local of type `Vec<T>`, or a local's own written type when it is an iterator.
+//! - A construct with an `.await` inside in *value* position (`let v = if c { a.await } else
+//!   { 0 };`) assigns its branches' values to a local declared before it.
+//! - `.await` inside an operand is evaluated before the operands around it that have none
+//!   (`a() + b.await` runs `b` first); `&&` and `||` keep their short-circuit.
+//!
+//! Every name is resolved to a [`VarId`] while lowering (a scope stack mirrors Rust's), so the
+//! liveness analysis works on variables, not on spellings.
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Expr, Ident, Lifetime, Pat, Type};
+
+use crate::rewrite::Rewriter;
+
+/// Index of a variable in [`Lowered::vars`].
+pub(crate) type VarId = usize;
+
+/// What declared a variable (decides what to tell the user when it needs a type).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum VarKind {
+    /// A function parameter (always typed).
+    Param,
+    /// A `let` binding.
+    Let,
+    /// A `let` binding introduced by destructuring (`let (a, b) = …`).
+    Destructured,
+    /// The value of an `.await` or of a construct in value position.
+    Temp,
+    /// A binding of a `match` arm, `if let` or `while let` pattern.
+    Binding,
+    /// The binding of a `for` pattern.
+    ForBinding,
+    /// A `for` loop's stored iterator.
+    Iter,
+}
+
+/// A variable of the function body.
+pub(crate) struct Var {
+    pub(crate) name: Ident,
+    pub(crate) ty: Option<Type>,
+    pub(crate) mutable: bool,
+    pub(crate) kind: VarKind,
+    /// Where it was declared (or the expression a temp holds).
+    pub(crate) span: Span,
+}
+
+/// How a statement reads and writes variables.
+#[derive(Default, Clone)]
+pub(crate) struct Uses {
+    /// Variables whose value may be read.
+    pub(crate) reads: BTreeSet<VarId>,
+    /// Variables certainly overwritten (a top-level `x = …;`).
+    pub(crate) kills: BTreeSet<VarId>,
+    /// Variables that may be assigned.
+    pub(crate) writes: BTreeSet<VarId>,
+    /// `break`/`continue` that leave this code for an enclosing lowered construct.
+    pub(crate) jumps: Vec<Jump>,
+}
+
+/// A jump out of plain code to an enclosing lowered loop or labeled block.
+#[derive(Clone, Debug)]
+pub(crate) enum Jump {
+    Break(Option<String>),
+    Continue(Option<String>),
+}
+
+/// A lowered block: a scope.
+pub(crate) struct Block {
+    /// Variables bound on entry (parameters, an arm's pattern bindings).
+    pub(crate) entry: Vec<VarId>,
+    pub(crate) stmts: Vec<Stmt>,
+}
+
+/// A lowered statement and the variables it declares in its block.
+pub(crate) struct Stmt {
+    pub(crate) kind: StmtKind,
+    pub(crate) decls: Vec<VarId>,
+}
+
+pub(crate) enum StmtKind {
+    /// Code with no suspension point, emitted as is.
+    Plain { code: TokenStream, uses: Uses },
+    /// A suspension point: evaluate `effect`, suspend, and on resume bind the result to `temp`.
+    Await {
+        point: usize,
+        effect: TokenStream,
+        uses: Uses,
+        span: Span,
+        temp: VarId,
+    },
+    /// Finish the task with `value`.
+    Return { value: TokenStream, uses: Uses },
+    If {
+        cond: TokenStream,
+        uses: Uses,
+        then: Block,
+        els: Block,
+    },
+    Match {
+        scrutinee: TokenStream,
+        uses: Uses,
+        arms: Vec<Arm>,
+    },
+    Loop {
+        label: Option<Lifetime>,
+        body: Block,
+    },
+    Block {
+        label: Option<Lifetime>,
+        body: Block,
+    },
+}
+
+/// One arm of a lowered `match`. Its pattern's bindings are its body's entry variables.
+pub(crate) struct Arm {
+    pub(crate) pat: TokenStream,
+    pub(crate) guard: Option<TokenStream>,
+    pub(crate) uses: Uses,
+    pub(crate) body: Block,
+}
+
+/// A suspension point.
+pub(crate) struct Point {
+    /// The `.await` expression.
+    pub(crate) span: Span,
+    /// The awaited expression's text, for `Debug` output.
+    pub(crate) text: String,
+}
+
+/// The result of lowering a function body.
+pub(crate) struct Lowered {
+    pub(crate) vars: Vec<Var>,
+    pub(crate) body: Block,
+    pub(crate) points: Vec<Point>,
+    /// Items declared in the body (`use`, `fn`, …), hoisted to the top of `resume`.
+    pub(crate) items: Vec<syn::Item>,
+}
+
+/// Where the value of a lowered expression goes.
+#[derive(Clone, Copy)]
+enum Dest {
+    /// Statement position: the value is discarded.
+    Discard,
+    /// Assigned to a variable declared before.
+    Var(VarId),
+    /// The function's result.
+    Return,
+}
+
+pub(crate) struct Lower<'a> {
+    vars: Vec<Var>,
+    scopes: Vec<Vec<(String, VarId)>>,
+    points: Vec<Point>,
+    items: Vec<syn::Item>,
+    errors: &'a mut Vec<syn::Error>,
+    rewriter: Rewriter<'a>,
+    unit_output: bool,
+    next_temp: usize,
+}
+
+impl<'a> Lower<'a> {
+    pub(crate) fn new(
+        errors: &'a mut Vec<syn::Error>,
+        rewriter: Rewriter<'a>,
+        unit_output: bool,
+    ) -> Self {
+        Lower {
+            vars: Vec::new(),
+            scopes: vec![Vec::new()],
+            points: Vec::new(),
+            items: Vec::new(),
+            errors,
+            rewriter,
+            unit_output,
+            next_temp: 0,
+        }
+    }
+
+    /// Declares a parameter (in the function's outermost scope).
+    pub(crate) fn param(&mut self, name: Ident, ty: Type, mutable: bool) -> VarId {
+        let span = name.span();
+        self.declare(Var {
+            name,
+            ty: Some(ty),
+            mutable,
+            kind: VarKind::Param,
+            span,
+        })
+    }
+
+    /// Lowers the function body; `params` are its entry variables.
+    pub(crate) fn finish(mut self, body: syn::Block, params: Vec<VarId>) -> Lowered {
+        check_closures(&body, self.errors);
+        let mut block = self.block(body, Dest::Return);
+        block.entry = params;
+        self.errors.extend(self.rewriter.errors.take());
+        Lowered {
+            vars: self.vars,
+            body: block,
+            points: self.points,
+            items: self.items,
+        }
+    }
+
+    fn err(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new(span, msg));
+    }
+
+    fn declare(&mut self, var: Var) -> VarId {
+        let id = self.vars.len();
+        let name = var.name.to_string();
+        self.vars.push(var);
+        self.scopes.last_mut().expect("a scope").push((name, id));
+        id
+    }
+
+    fn lookup(&self, name: &str) -> Option<VarId> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+    }
+
+    fn temp(&mut self, prefix: &str, span: Span) -> VarId {
+        let name = format_ident!("__tern_{}{}", prefix, self.next_temp);
+        self.next_temp += 1;
+        self.declare(Var {
+            name,
+            ty: None,
+            mutable: false,
+            kind: VarKind::Temp,
+            span,
+        })
+    }
+
+    fn var_ident(&self, id: VarId) -> Ident {
+        self.vars[id].name.clone()
+    }
+
+    /// Resolves what a piece of code reads and writes. `kill` is the variable a top-level
+    /// `x = …` statement overwrites.
+    fn uses_of(&self, collected: Collected) -> Uses {
+        let mut uses = Uses::default();
+        for (name, write) in collected.names {
+            if let Some(id) = self.lookup(&name) {
+                if write {
+                    uses.writes.insert(id);
+                } else {
+                    uses.reads.insert(id);
+                }
+            }
+        }
+        if let Some(k) = collected.kill.and_then(|k| self.lookup(&k)) {
+            if !uses.reads.contains(&k) {
+                uses.kills.insert(k);
+            }
+        }
+        uses.jumps = collected.jumps;
+        uses
+    }
+
+    fn uses_expr(&self, e: &Expr) -> Uses {
+        let mut c = Collector::default();
+        c.visit_expr(e);
+        self.uses_of(c.finish())
+    }
+
+    /// Plain code: rewritten, with its uses resolved before its declarations take effect.
+    fn plain(&mut self, mut stmt: syn::Stmt, out: &mut Vec<Stmt>) {
+        let mut c = Collector::default();
+        c.visit_stmt(&stmt);
+        if let syn::Stmt::Expr(Expr::Assign(a), _) = &stmt {
+            c.kill = single_ident(&a.left);
+        }
+        let uses = self.uses_of(c.finish());
+        let decls = match &stmt {
+            syn::Stmt::Local(l) => self.declare_pattern(&l.pat, None),
+            _ => Vec::new(),
+        };
+        self.rewriter.stmt(&mut stmt);
+        out.push(Stmt {
+            kind: StmtKind::Plain {
+                code: stmt.into_token_stream(),
+                uses,
+            },
+            decls,
+        });
+    }
+
+    fn plain_tokens(&mut self, code: TokenStream, uses: Uses, out: &mut Vec<Stmt>) {
+        out.push(Stmt {
+            kind: StmtKind::Plain { code, uses },
+            decls: Vec::new(),
+        });
+    }
+
+    /// Declares the bindings of a `let` pattern (or a `match` arm's when `kind` is given).
+    fn declare_pattern(&mut self, pat: &Pat, kind: Option<VarKind>) -> Vec<VarId> {
+        let (pat, ty) = match pat {
+            Pat::Type(pt) => (&*pt.pat, Some((*pt.ty).clone())),
+            p => (p, None),
+        };
+        let mut binds = Vec::new();
+        collect_bindings(pat, &mut binds);
+        let single = matches!(pat, Pat::Ident(p) if p.subpat.is_none());
+        binds
+            .into_iter()
+            .map(|(name, mutable, by_ref)| {
+                let kind = kind.unwrap_or(if single {
+                    VarKind::Let
+                } else {
+                    VarKind::Destructured
+                });
+                let ty = if single && !by_ref { ty.clone() } else { None };
+                let span = name.span();
+                self.declare(Var {
+                    name,
+                    ty,
+                    mutable,
+                    kind,
+                    span,
+                })
+            })
+            .collect()
+    }
+
+    // ----- blocks and statements -----
+
+    fn block(&mut self, b: syn::Block, dest: Dest) -> Block {
+        self.scopes.push(Vec::new());
+        let mut stmts = Vec::new();
+        let n = b.stmts.len();
+        let mut has_tail = false;
+        for (i, s) in b.stmts.into_iter().enumerate() {
+            let is_tail = i + 1 == n && matches!(s, syn::Stmt::Expr(_, None));
+            has_tail |= is_tail;
+            self.stmt(s, is_tail, dest, &mut stmts);
+        }
+        if !has_tail && !ends_diverging(&stmts) {
+            match dest {
+                Dest::Discard => {}
+                Dest::Var(v) => {
+                    let id = self.var_ident(v);
+                    let mut uses = Uses::default();
+                    uses.kills.insert(v);
+                    uses.writes.insert(v);
+                    self.plain_tokens(quote!(#id = ();), uses, &mut stmts);
+                }
+                Dest::Return => {
+                    if self.unit_output {
+                        stmts.push(Stmt {
+                            kind: StmtKind::Return {
+                                value: quote!(()),
+                                uses: Uses::default(),
+                            },
+                            decls: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+        self.scopes.pop();
+        Block {
+            entry: Vec::new(),
+            stmts,
+        }
+    }
+
+    fn stmt(&mut self, s: syn::Stmt, is_tail: bool, dest: Dest, out: &mut Vec<Stmt>) {
+        match s {
+            syn::Stmt::Item(item) => self.items.push(item),
+            syn::Stmt::Local(local) => self.local(local, out),
+            syn::Stmt::Macro(m) => {
+                if tokens_have_await(&m.mac.tokens) {
+                    self.err(
+                        m.mac.span(),
+                        "`.await` inside a macro call cannot be a suspension point; \
+                         bind the awaited value with `let` before the macro",
+                    );
+                }
+                self.plain(syn::Stmt::Macro(m), out);
+            }
+            syn::Stmt::Expr(e, semi) => {
+                if is_tail && !matches!(dest, Dest::Discard) {
+                    return self.value(e, dest, out);
+                }
+                if !has_await(&e) {
+                    let semi = semi.or_else(|| Some(Default::default()));
+                    return self.plain(syn::Stmt::Expr(e, semi), out);
+                }
+                match e {
+                    Expr::If(_)
+                    | Expr::Match(_)
+                    | Expr::Loop(_)
+                    | Expr::While(_)
+                    | Expr::ForLoop(_)
+                    | Expr::Block(_) => self.construct(e, Dest::Discard, out),
+                    Expr::Return(r) => {
+                        let value = match r.expr {
+                            Some(v) => self.expr(*v, out),
+                            None => syn::parse_quote!(()),
+                        };
+                        self.ret(value, out);
+                    }
+                    Expr::Assign(a) if single_ident(&a.left).is_some() => {
+                        let right = self.expr(*a.right, out);
+                        let left = a.left;
+                        let stmt: syn::Stmt = syn::parse_quote!(#left = #right;);
+                        self.plain(stmt, out);
+                    }
+                    e => {
+                        let r = self.expr(e, out);
+                        self.plain(syn::Stmt::Expr(r, Some(Default::default())), out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn local(&mut self, local: syn::Local, out: &mut Vec<Stmt>) {
+        let Some(init) = &local.init else {
+            return self.plain(syn::Stmt::Local(local), out);
+        };
+        if let Some((_, diverge)) = &init.diverge {
+            if has_await(diverge) {
+                self.err(
+                    diverge.span(),
+                    "`.await` in the `else` of a `let … else` is not supported; \
+                     use `match` with an arm that awaits",
+                );
+            }
+        }
+        if !has_await(&init.expr) {
+            return self.plain(syn::Stmt::Local(local), out);
+        }
+        let syn::Local {
+            attrs,
+            let_token,
+            pat,
+            init,
+            semi_token,
+        } = local;
+        let syn::LocalInit {
+            eq_token,
+            expr,
+            diverge,
+        } = init.expect("checked above");
+        // `let x = if c { a.await } else { b };`: declare `x`, then assign it in each branch.
+        let inner = match &pat {
+            Pat::Type(pt) => &*pt.pat,
+            p => p,
+        };
+        let simple = matches!(inner, Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none());
+        if simple && diverge.is_none() && is_construct(&expr) {
+            let decl: syn::Stmt = syn::parse_quote!(#(#attrs)* #let_token #pat;);
+            self.plain(decl, out);
+            let var = *out
+                .last()
+                .expect("just pushed")
+                .decls
+                .first()
+                .expect("one binding");
+            return self.construct(*expr, Dest::Var(var), out);
+        }
+        let value = self.expr(*expr, out);
+        let init = syn::LocalInit {
+            eq_token,
+            expr: Box::new(value),
+            diverge,
+        };
+        let local = syn::Local {
+            attrs,
+            let_token,
+            pat,
+            init: Some(init),
+            semi_token,
+        };
+        self.plain(syn::Stmt::Local(local), out);
+    }
+
+    fn ret(&mut self, value: Expr, out: &mut Vec<Stmt>) {
+        let uses = self.uses_expr(&value);
+        let mut value = value;
+        self.rewriter.expr(&mut value);
+        out.push(Stmt {
+            kind: StmtKind::Return {
+                value: value.into_token_stream(),
+                uses,
+            },
+            decls: Vec::new(),
+        });
+    }
+
+    /// An expression whose value goes to `dest`.
+    fn value(&mut self, e: Expr, dest: Dest, out: &mut Vec<Stmt>) {
+        if has_await(&e) && is_construct(&e) {
+            return self.construct(e, dest, out);
+        }
+        let r = self.expr(e, out);
+        match dest {
+            Dest::Discard => self.plain(syn::Stmt::Expr(r, Some(Default::default())), out),
+            Dest::Return => self.ret(r, out),
+            Dest::Var(v) => {
+                let id = self.var_ident(v);
+                let stmt: syn::Stmt = syn::parse_quote!(#id = #r;);
+                self.plain(stmt, out);
+            }
+        }
+    }
+
+    fn unit_to(&mut self, dest: Dest, out: &mut Vec<Stmt>) {
+        match dest {
+            Dest::Discard => {}
+            d => self.value(syn::parse_quote!(()), d, out),
+        }
+    }
+
+    /// A control-flow construct that contains an `.await`.
+    fn construct(&mut self, e: Expr, dest: Dest, out: &mut Vec<Stmt>) {
+        match e {
+            Expr::If(i) => self.if_(i, dest, out),
+            Expr::Match(m) => {
+                let scrutinee = self.expr(*m.expr, out);
+                let arms = m
+                    .arms
+                    .into_iter()
+                    .map(|arm| {
+                        let guard = arm.guard.map(|(_, g)| {
+                            if has_await(&g) {
+                                self.err(
+                                    g.span(),
+                                    "`.await` in a match guard is not supported; \
+                                     await before the `match` and bind the result with `let`",
+                                );
+                            }
+                            *g
+                        });
+                        self.arm(arm.pat, guard, *arm.body, dest)
+                    })
+                    .collect();
+                self.match_(scrutinee, arms, out);
+            }
+            Expr::Loop(l) => {
+                if let Some(span) = break_with_value(&l.body) {
+                    self.err(
+                        span,
+                        "`break` with a value out of a loop that awaits is not supported; \
+                         assign the value to a variable declared before the loop and `break;`",
+                    );
+                }
+                let label = l.label.map(|l| l.name);
+                let breaks = has_break_for(&l.body, label.as_ref());
+                self.scopes.push(Vec::new());
+                let body = self.block(l.body, Dest::Discard);
+                self.scopes.pop();
+                out.push(Stmt {
+                    kind: StmtKind::Loop { label, body },
+                    decls: Vec::new(),
+                });
+                if breaks {
+                    self.unit_to(dest, out);
+                }
+            }
+            Expr::While(w) => {
+                let label = w.label.map(|l| l.name);
+                let mut body = Vec::new();
+                self.scopes.push(Vec::new());
+                match *w.cond {
+                    Expr::Let(l) => {
+                        let scrutinee = self.expr(*l.expr, &mut body);
+                        let then = syn::Expr::Block(syn::ExprBlock {
+                            attrs: Vec::new(),
+                            label: None,
+                            block: w.body,
+                        });
+                        let arms = vec![
+                            self.arm(*l.pat, None, then, Dest::Discard),
+                            self.arm(
+                                syn::parse_quote!(_),
+                                None,
+                                syn::parse_quote!(break),
+                                Dest::Discard,
+                            ),
+                        ];
+                        self.match_(scrutinee, arms, &mut body);
+                    }
+                    cond => {
+                        let cond = self.expr(cond, &mut body);
+                        let check: syn::Stmt = syn::parse_quote!(if !(#cond) { break; });
+                        self.plain(check, &mut body);
+                        let inner = self.block(w.body, Dest::Discard);
+                        body.push(Stmt {
+                            kind: StmtKind::Block {
+                                label: None,
+                                body: inner,
+                            },
+                            decls: Vec::new(),
+                        });
+                    }
+                }
+                self.scopes.pop();
+                out.push(Stmt {
+                    kind: StmtKind::Loop {
+                        label,
+                        body: Block {
+                            entry: Vec::new(),
+                            stmts: body,
+                        },
+                    },
+                    decls: Vec::new(),
+                });
+                self.unit_to(dest, out);
+            }
+            Expr::ForLoop(f) => self.for_(f, dest, out),
+            Expr::Block(b) => {
+                if b.block.stmts.is_empty() {
+                    return self.unit_to(dest, out);
+                }
+                let body = self.block(b.block, dest);
+                out.push(Stmt {
+                    kind: StmtKind::Block {
+                        label: b.label.map(|l| l.name),
+                        body,
+                    },
+                    decls: Vec::new(),
+                });
+            }
+            other => {
+                let r = self.expr(other, out);
+                self.value(r, dest, out);
+            }
+        }
+    }
+
+    fn if_(&mut self, i: syn::ExprIf, dest: Dest, out: &mut Vec<Stmt>) {
+        let else_expr: Option<Expr> = i.else_branch.map(|(_, e)| *e);
+        let then = Expr::Block(syn::ExprBlock {
+            attrs: Vec::new(),
+            label: None,
+            block: i.then_branch,
+        });
+        match *i.cond {
+            Expr::Let(l) => {
+                let scrutinee = self.expr(*l.expr, out);
+                let els = else_expr.unwrap_or_else(|| syn::parse_quote!({}));
+                let arms = vec![
+                    self.arm(*l.pat, None, then, dest),
+                    self.arm(syn::parse_quote!(_), None, els, dest),
+                ];
+                self.match_(scrutinee, arms, out);
+            }
+            cond => {
+                let cond = self.expr(cond, out);
+                let uses = self.uses_expr(&cond);
+                let mut cond = cond;
+                self.rewriter.expr(&mut cond);
+                let then = self.branch(then, dest);
+                let els = self.branch(else_expr.unwrap_or_else(|| syn::parse_quote!({})), dest);
+                out.push(Stmt {
+                    kind: StmtKind::If {
+                        cond: cond.into_token_stream(),
+                        uses,
+                        then,
+                        els,
+                    },
+                    decls: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// A branch body (a block or any expression) lowered as a scope whose value goes to `dest`.
+    fn branch(&mut self, e: Expr, dest: Dest) -> Block {
+        match e {
+            Expr::Block(b) if b.label.is_none() => self.block(b.block, dest),
+            e => {
+                let block = syn::Block {
+                    brace_token: Default::default(),
+                    stmts: vec![syn::Stmt::Expr(e, None)],
+                };
+                self.block(block, dest)
+            }
+        }
+    }
+
+    fn arm(&mut self, pat: Pat, guard: Option<Expr>, body: Expr, dest: Dest) -> Arm {
+        self.scopes.push(Vec::new());
+        let mut c = Collector::default();
+        c.visit_pat(&pat);
+        if let Some(g) = &guard {
+            c.visit_expr(g);
+        }
+        // Names in the pattern that resolve to outer variables are constants or reads.
+        let mut uses = self.uses_of(c.finish());
+        let entry = self.declare_pattern(&pat, Some(VarKind::Binding));
+        uses.reads.retain(|id| !entry.contains(id));
+        let guard = guard.map(|mut g| {
+            self.rewriter.expr(&mut g);
+            g.into_token_stream()
+        });
+        let mut body = self.branch(body, dest);
+        body.entry = entry;
+        self.scopes.pop();
+        Arm {
+            pat: pat.into_token_stream(),
+            guard,
+            uses,
+            body,
+        }
+    }
+
+    fn match_(&mut self, scrutinee: Expr, arms: Vec<Arm>, out: &mut Vec<Stmt>) {
+        let uses = self.uses_expr(&scrutinee);
+        let mut scrutinee = scrutinee;
+        self.rewriter.expr(&mut scrutinee);
+        out.push(Stmt {
+            kind: StmtKind::Match {
+                scrutinee: scrutinee.into_token_stream(),
+                uses,
+                arms,
+            },
+            decls: Vec::new(),
+        });
+    }
+
+    fn for_(&mut self, f: syn::ExprForLoop, dest: Dest, out: &mut Vec<Stmt>) {
+        let span = f.expr.span();
+        let iter_expr = self.expr(*f.expr, out);
+        let Some((ty, init, elem)) = self.stored_iter(&iter_expr) else {
+            self.err(
+                span,
+                "the iterator of a `for` loop whose body awaits is stored in the task, so its type \
+                 must be known: iterate over a range whose bounds have a known type (`0..n` with \
+                 `n: u64`, or `0u64..10`), a local with a written `Vec<T>` type, or a local whose \
+                 written type is a serializable iterator (`let it: MyIter = …; for x in it`)",
+            );
+            return;
+        };
+        let iter = self.temp("iter", span);
+        self.vars[iter].kind = VarKind::Iter;
+        self.vars[iter].ty = Some(ty.clone());
+        self.vars[iter].mutable = true;
+        let iter_id = self.var_ident(iter);
+        let uses = self.uses_expr(&iter_expr);
+        out.push(Stmt {
+            kind: StmtKind::Plain {
+                code: quote!(let mut #iter_id: #ty = #init;),
+                uses,
+            },
+            decls: vec![iter],
+        });
+        let label = f.label.map(|l| l.name);
+        self.scopes.push(Vec::new());
+        let mut body = Vec::new();
+        let scrutinee: Expr = syn::parse_quote!(::core::iter::Iterator::next(&mut #iter_id));
+        let pat = *f.pat;
+        let some: Pat = syn::parse_quote!(::core::option::Option::Some(#pat));
+        let block = Expr::Block(syn::ExprBlock {
+            attrs: Vec::new(),
+            label: None,
+            block: f.body,
+        });
+        let mut arm = self.arm(some, None, block, Dest::Discard);
+        // `for x in 0..n`: `x` has the range's element type.
+        if let (Pat::Ident(p), Some(elem)) = (&pat, elem) {
+            if p.subpat.is_none() && p.by_ref.is_none() {
+                if let Some(&id) = arm.body.entry.first() {
+                    self.vars[id].ty = Some(elem);
+                    self.vars[id].kind = VarKind::ForBinding;
+                }
+            }
+        }
+        arm.pat = quote!(::core::option::Option::Some(#pat));
+        let none = self.arm(
+            syn::parse_quote!(::core::option::Option::None),
+            None,
+            syn::parse_quote!(break),
+            Dest::Discard,
+        );
+        self.match_(scrutinee, vec![arm, none], &mut body);
+        self.scopes.pop();
+        out.push(Stmt {
+            kind: StmtKind::Loop {
+                label,
+                body: Block {
+                    entry: Vec::new(),
+                    stmts: body,
+                },
+            },
+            decls: Vec::new(),
+        });
+        self.unit_to(dest, out);
+    }
+
+    /// The stored type, initializer and element type of a `for` loop's iterator.
+    fn stored_iter(&self, e: &Expr) -> Option<(Type, TokenStream, Option<Type>)> {
+        let krate = self.rewriter.krate;
+        match strip_parens(e) {
+            Expr::Range(r) => {
+                let (Some(from), Some(to)) = (&r.start, &r.end) else {
+                    return None;
+                };
+                let t = self.type_of(from).or_else(|| self.type_of(to))?;
+                match r.limits {
+                    syn::RangeLimits::HalfOpen(_) => Some((
+                        syn::parse_quote!(::core::ops::Range<#t>),
+                        quote!(#from..#to),
+                        Some(t),
+                    )),
+                    syn::RangeLimits::Closed(_) => Some((
+                        syn::parse_quote!(#krate::__private::InclusiveIter<#t>),
+                        quote!(#krate::__private::InclusiveIter::new(#from..=#to)),
+                        Some(t),
+                    )),
+                }
+            }
+            Expr::Path(_) => {
+                let name = single_ident(e)?;
+                let id = self.lookup(&name)?;
+                let ty = self.vars[id].ty.clone()?;
+                if let Some(elem) = vec_elem(&ty) {
+                    Some((
+                        syn::parse_quote!(#krate::__private::VecIter<#elem>),
+                        quote!(#krate::__private::VecIter::new(#e)),
+                        Some(elem),
+                    ))
+                } else {
+                    Some((ty, quote!(::core::iter::IntoIterator::into_iter(#e)), None))
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The type of a range bound, when the macro can see it.
+    fn type_of(&self, e: &Expr) -> Option<Type> {
+        match strip_parens(e) {
+            Expr::Lit(l) => match &l.lit {
+                syn::Lit::Int(i) if !i.suffix().is_empty() => {
+                    let s = format_ident!("{}", i.suffix());
+                    Some(syn::parse_quote!(#s))
+                }
+                _ => None,
+            },
+            Expr::Cast(c) => Some((*c.ty).clone()),
+            Expr::Path(_) => {
+                let id = self.lookup(&single_ident(e)?)?;
+                self.vars[id]
+                    .ty
+                    .clone()
+                    .filter(|t| !matches!(t, Type::Reference(_)))
+            }
+            Expr::Binary(b) => self.type_of(&b.left).or_else(|| self.type_of(&b.right)),
+            Expr::MethodCall(m) if m.method == "len" => Some(syn::parse_quote!(usize)),
+            _ => None,
+        }
+    }
+
+    // ----- expressions -----
+
+    /// Hoists every `.await` out of `e` into statements pushed to `out`; returns what is left.
+    fn expr(&mut self, e: Expr, out: &mut Vec<Stmt>) -> Expr {
+        if !has_await(&e) {
+            return e;
+        }
+        match e {
+            Expr::Await(a) => {
+                let span = a
+                    .await_token
+                    .span
+                    .join(a.base.span())
+                    .unwrap_or(a.await_token.span);
+                let span = a.base.span().join(span).unwrap_or(span);
+                let effect = self.expr(*a.base, out);
+                let uses = self.uses_expr(&effect);
+                let text = effect.to_token_stream().to_string();
+                let mut effect = effect;
+                self.rewriter.expr(&mut effect);
+                let point = self.points.len();
+                self.points.push(Point { span, text });
+                let temp = self.temp("aw", span);
+                let id = self.var_ident(temp);
+                out.push(Stmt {
+                    kind: StmtKind::Await {
+                        point,
+                        effect: effect.into_token_stream(),
+                        uses,
+                        span,
+                        temp,
+                    },
+                    decls: vec![temp],
+                });
+                syn::parse_quote_spanned!(span=> #id)
+            }
+            Expr::Try(mut t) => {
+                *t.expr = self.expr(*t.expr, out);
+                Expr::Try(t)
+            }
+            Expr::Paren(mut p) => {
+                *p.expr = self.expr(*p.expr, out);
+                Expr::Paren(p)
+            }
+            Expr::Group(mut g) => {
+                *g.expr = self.expr(*g.expr, out);
+                Expr::Group(g)
+            }
+            Expr::Field(mut f) => {
+                *f.base = self.expr(*f.base, out);
+                Expr::Field(f)
+            }
+            Expr::Unary(mut u) => {
+                *u.expr = self.expr(*u.expr, out);
+                Expr::Unary(u)
+            }
+            Expr::Reference(mut r) => {
+                *r.expr = self.expr(*r.expr, out);
+                Expr::Reference(r)
+            }
+            Expr::Cast(mut c) => {
+                *c.expr = self.expr(*c.expr, out);
+                Expr::Cast(c)
+            }
+            Expr::Index(mut i) => {
+                *i.expr = self.expr(*i.expr, out);
+                *i.index = self.expr(*i.index, out);
+                Expr::Index(i)
+            }
+            Expr::Call(mut c) => {
+                *c.func = self.expr(*c.func, out);
+                c.args = c.args.into_iter().map(|a| self.expr(a, out)).collect();
+                Expr::Call(c)
+            }
+            Expr::MethodCall(mut m) => {
+                *m.receiver = self.expr(*m.receiver, out);
+                m.args = m.args.into_iter().map(|a| self.expr(a, out)).collect();
+                Expr::MethodCall(m)
+            }
+            Expr::Tuple(mut t) => {
+                t.elems = t.elems.into_iter().map(|a| self.expr(a, out)).collect();
+                Expr::Tuple(t)
+            }
+            Expr::Array(mut a) => {
+                a.elems = a.elems.into_iter().map(|x| self.expr(x, out)).collect();
+                Expr::Array(a)
+            }
+            Expr::Struct(mut s) => {
+                s.fields = s
+                    .fields
+                    .into_iter()
+                    .map(|mut f| {
+                        f.expr = self.expr(f.expr, out);
+                        f
+                    })
+                    .collect();
+                if let Some(rest) = s.rest.take() {
+                    s.rest = Some(Box::new(self.expr(*rest, out)));
+                }
+                Expr::Struct(s)
+            }
+            Expr::Range(mut r) => {
+                r.start = r.start.map(|x| Box::new(self.expr(*x, out)));
+                r.end = r.end.map(|x| Box::new(self.expr(*x, out)));
+                Expr::Range(r)
+            }
+            Expr::Binary(b) if is_lazy(&b.op) && has_await(&b.right) => {
+                // `a && b.await`: `let t; if a { t = b } else { t = false }`.
+                let span = b.span();
+                let left = self.expr(*b.left, out);
+                let t = self.temp("v", span);
+                let id = self.var_ident(t);
+                self.plain_tokens(quote!(let #id: bool;), Uses::default(), out);
+                out.last_mut().expect("just pushed").decls.push(t);
+                let short = matches!(b.op, syn::BinOp::Or(_));
+                let right = *b.right;
+                let (then, els): (Expr, Expr) = if short {
+                    (syn::parse_quote!({ true }), syn::parse_quote!({ #right }))
+                } else {
+                    (syn::parse_quote!({ #right }), syn::parse_quote!({ false }))
+                };
+                let i: syn::ExprIf = syn::parse_quote!(if #left #then else #els);
+                self.vars[t].ty = Some(syn::parse_quote!(bool));
+                self.if_(i, Dest::Var(t), out);
+                syn::parse_quote!(#id)
+            }
+            Expr::Binary(mut b) => {
+                *b.left = self.expr(*b.left, out);
+                *b.right = self.expr(*b.right, out);
+                Expr::Binary(b)
+            }
+            Expr::Assign(mut a) => {
+                *a.right = self.expr(*a.right, out);
+                Expr::Assign(a)
+            }
+            e if is_construct(&e) => {
+                let span = e.span();
+                let t = self.temp("v", span);
+                let id = self.var_ident(t);
+                self.plain_tokens(quote!(let #id;), Uses::default(), out);
+                out.last_mut().expect("just pushed").decls.push(t);
+                self.construct(e, Dest::Var(t), out);
+                syn::parse_quote!(#id)
+            }
+            Expr::Macro(m) => {
+                self.err(
+                    m.span(),
+                    "`.await` inside a macro call cannot be a suspension point; \
+                     bind the awaited value with `let` before the macro",
+                );
+                Expr::Macro(m)
+            }
+            e => {
+                self.err(
+                    e.span(),
+                    "`.await` is not supported inside this kind of expression in a \
+                     #[migratable] function; bind the awaited value with `let` first",
+                );
+                e
+            }
+        }
+    }
+}
+
+// ----- syntax helpers -----
+
+fn is_construct(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::If(_) | Expr::Match(_) | Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_)
+    ) || matches!(e, Expr::Block(_))
+}
+
+fn is_lazy(op: &syn::BinOp) -> bool {
+    matches!(op, syn::BinOp::And(_) | syn::BinOp::Or(_))
+}
+
+fn strip_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip_parens(&p.expr),
+        Expr::Group(g) => strip_parens(&g.expr),
+        e => e,
+    }
+}
+
+/// `x` for an expression that is just the variable `x`.
+pub(crate) fn single_ident(e: &Expr) -> Option<String> {
+    match strip_parens(e) {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+/// `T` for a written `Vec<T>` (any path ending in `Vec`).
+fn vec_elem(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Vec" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(t) if args.args.len() == 1 => Some(t.clone()),
+        _ => None,
+    }
+}
+
+/// Whether the statements end in a statement that never completes.
+fn ends_diverging(stmts: &[Stmt]) -> bool {
+    match stmts.last().map(|s| &s.kind) {
+        Some(StmtKind::Return { .. }) | Some(StmtKind::Await { .. }) => true,
+        Some(StmtKind::Plain { code, .. }) => {
+            let mut it = code.clone().into_iter();
+            match it.next() {
+                Some(TokenTree::Ident(i)) => {
+                    let s = i.to_string();
+                    matches!(s.as_str(), "return" | "break" | "continue")
+                        || (matches!(
+                            s.as_str(),
+                            "panic" | "unreachable" | "todo" | "unimplemented"
+                        ) && matches!(it.next(), Some(TokenTree::Punct(p)) if p.as_char() == '!'))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The bindings a pattern introduces: (name, `mut`, by reference).
+fn collect_bindings(pat: &Pat, out: &mut Vec<(Ident, bool, bool)>) {
+    match pat {
+        Pat::Ident(p) => {
+            let name = p.ident.to_string();
+            // An unqualified capitalized name without `mut`/`ref` is a constant or a variant.
+            let constant = p.mutability.is_none()
+                && p.by_ref.is_none()
+                && p.subpat.is_none()
+                && name.chars().next().is_some_and(char::is_uppercase);
+            if !constant {
+                out.push((p.ident.clone(), p.mutability.is_some(), p.by_ref.is_some()));
+            }
+            if let Some((_, sub)) = &p.subpat {
+                collect_bindings(sub, out);
+            }
+        }
+        Pat::Tuple(t) => t.elems.iter().for_each(|p| collect_bindings(p, out)),
+        Pat::TupleStruct(t) => t.elems.iter().for_each(|p| collect_bindings(p, out)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| collect_bindings(&f.pat, out)),
+        Pat::Slice(s) => s.elems.iter().for_each(|p| collect_bindings(p, out)),
+        Pat::Reference(r) => collect_bindings(&r.pat, out),
+        Pat::Paren(p) => collect_bindings(&p.pat, out),
+        Pat::Type(t) => collect_bindings(&t.pat, out),
+        Pat::Or(o) => {
+            if let Some(first) = o.cases.first() {
+                collect_bindings(first, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether tokens (of a macro call) contain `. await`.
+pub(crate) fn tokens_have_await(ts: &TokenStream) -> bool {
+    let mut prev_dot = false;
+    for tt in ts.clone() {
+        match tt {
+            TokenTree::Punct(p) => prev_dot = p.as_char() == '.',
+            TokenTree::Ident(i) => {
+                if prev_dot && i == "await" {
+                    return true;
+                }
+                prev_dot = false;
+            }
+            TokenTree::Group(g) => {
+                if tokens_have_await(&g.stream()) {
+                    return true;
+                }
+                prev_dot = false;
+            }
+            TokenTree::Literal(_) => prev_dot = false,
+        }
+    }
+    false
+}
+
+/// Whether `e` has an `.await` that suspends the task (not inside a closure or async block,
+/// which are reported separately; macros count, so that they are reported).
+pub(crate) fn has_await<T: AwaitScan + ?Sized>(node: &T) -> bool {
+    let mut f = AwaitFinder(false);
+    node.scan(&mut f);
+    f.0
+}
+
+pub(crate) trait AwaitScan {
+    fn scan(&self, f: &mut AwaitFinder);
+}
+
+impl AwaitScan for Expr {
+    fn scan(&self, f: &mut AwaitFinder) {
+        f.visit_expr(self);
+    }
+}
+
+impl<T: AwaitScan + ?Sized> AwaitScan for Box<T> {
+    fn scan(&self, f: &mut AwaitFinder) {
+        (**self).scan(f);
+    }
+}
+
+impl AwaitScan for syn::Block {
+    fn scan(&self, f: &mut AwaitFinder) {
+        f.visit_block(self);
+    }
+}
+
+pub(crate) struct AwaitFinder(bool);
+
+impl<'ast> Visit<'ast> for AwaitFinder {
+    fn visit_expr_await(&mut self, _: &'ast syn::ExprAwait) {
+        self.0 = true;
+    }
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        if tokens_have_await(&m.tokens) {
+            self.0 = true;
+        }
+    }
+}
+
+/// Reports `.await` inside closures and async blocks: they cannot suspend the task.
+fn check_closures(body: &syn::Block, errors: &mut Vec<syn::Error>) {
+    struct Check<'e>(&'e mut Vec<syn::Error>);
+    impl<'ast> Visit<'ast> for Check<'_> {
+        fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+            if has_await(&*c.body) || c.asyncness.is_some() {
+                self.0.push(syn::Error::new(
+                    c.span(),
+                    "an async closure or a closure with `.await` cannot suspend a migratable \
+                     task; move the `.await` out of the closure (closures may not live across \
+                     a suspension point)",
+                ));
+            }
+        }
+        fn visit_expr_async(&mut self, a: &'ast syn::ExprAsync) {
+            self.0.push(syn::Error::new(
+                a.span(),
+                "an `async` block inside a #[migratable] function is a future the task cannot \
+                 store; write the code inline, or call another #[migratable] function",
+            ));
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    Check(errors).visit_block(body);
+}
+
+/// The span of a `break <value>` that leaves the loop `body` belongs to.
+fn break_with_value(body: &syn::Block) -> Option<Span> {
+    struct Find(Option<Span>, usize);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+            if self.1 == 0 && b.expr.is_some() && b.label.is_none() {
+                self.0.get_or_insert(b.span());
+            }
+            syn::visit::visit_expr_break(self, b);
+        }
+        fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+            self.1 += 1;
+            syn::visit::visit_expr_loop(self, l);
+            self.1 -= 1;
+        }
+        fn visit_expr_while(&mut self, l: &'ast syn::ExprWhile) {
+            self.1 += 1;
+            syn::visit::visit_expr_while(self, l);
+            self.1 -= 1;
+        }
+        fn visit_expr_for_loop(&mut self, l: &'ast syn::ExprForLoop) {
+            self.1 += 1;
+            syn::visit::visit_expr_for_loop(self, l);
+            self.1 -= 1;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find(None, 0);
+    f.visit_block(body);
+    f.0
+}
+
+/// Whether `body` (of a `loop` labeled `label`) has a `break` that leaves it.
+fn has_break_for(body: &syn::Block, label: Option<&Lifetime>) -> bool {
+    let mut c = Collector::default();
+    c.visit_block(body);
+    c.jumps.iter().any(|j| match j {
+        Jump::Break(None) => true,
+        Jump::Break(Some(l)) => label.is_some_and(|x| x.ident == l),
+        Jump::Continue(_) => false,
+    })
+}
+
+/// Collects the names code mentions (to resolve to variables) and its outgoing jumps.
+#[derive(Default)]
+struct Collector {
+    /// (name, written) pairs.
+    names: Vec<(String, bool)>,
+    jumps: Vec<Jump>,
+    /// Loops (`true`) and labeled blocks (`false`) inside the code being scanned, with labels.
+    inner: Vec<(Option<String>, bool)>,
+    kill: Option<String>,
+}
+
+struct Collected {
+    names: Vec<(String, bool)>,
+    jumps: Vec<Jump>,
+    kill: Option<String>,
+}
+
+impl Collector {
+    fn finish(self) -> Collected {
+        Collected {
+            names: self.names,
+            jumps: self.jumps,
+            kill: self.kill,
+        }
+    }
+
+    fn scan_tokens(&mut self, ts: &TokenStream) {
+        for tt in ts.clone() {
+            match tt {
+                TokenTree::Ident(i) => self.names.push((i.to_string(), false)),
+                TokenTree::Group(g) => self.scan_tokens(&g.stream()),
+                TokenTree::Literal(l) => {
+                    // Format strings capture names: "{total}", "{x:?}".
+                    let s = l.to_string();
+                    if s.starts_with('"') || s.starts_with('r') {
+                        for name in format_captures(&s) {
+                            self.names.push((name, false));
+                        }
+                    }
+                }
+                TokenTree::Punct(_) => {}
+            }
+        }
+    }
+
+    fn label_inside(&self, label: &str) -> bool {
+        self.inner.iter().any(|(l, _)| l.as_deref() == Some(label))
+    }
+
+    fn loop_inside(&self) -> bool {
+        self.inner.iter().any(|(_, is_loop)| *is_loop)
+    }
+}
+
+fn format_captures(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'{' {
+            if b.get(i + 1) == Some(&b'{') {
+                i += 2;
+                continue;
+            }
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                j += 1;
+            }
+            if j > start && !b[start].is_ascii_digit() && matches!(b.get(j), Some(b'}' | b':')) {
+                out.push(s[start..j].to_string());
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+impl<'ast> Visit<'ast> for Collector {
+    fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+        // Only a one-segment path can name a local (`x::y` never does).
+        if let (None, Some(i)) = (&p.qself, p.path.get_ident()) {
+            self.names.push((i.to_string(), false));
+        }
+        syn::visit::visit_expr_path(self, p);
+    }
+
+    fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+        match single_ident(&a.left) {
+            Some(name) => self.names.push((name, true)),
+            None => self.visit_expr(&a.left),
+        }
+        self.visit_expr(&a.right);
+    }
+
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        self.scan_tokens(&m.tokens);
+    }
+
+    fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+        match &b.label {
+            Some(l) if !self.label_inside(&l.ident.to_string()) => {
+                self.jumps.push(Jump::Break(Some(l.ident.to_string())))
+            }
+            None if !self.loop_inside() => self.jumps.push(Jump::Break(None)),
+            _ => {}
+        }
+        syn::visit::visit_expr_break(self, b);
+    }
+
+    fn visit_expr_continue(&mut self, c: &'ast syn::ExprContinue) {
+        match &c.label {
+            Some(l) if !self.label_inside(&l.ident.to_string()) => {
+                self.jumps.push(Jump::Continue(Some(l.ident.to_string())))
+            }
+            None if !self.loop_inside() => self.jumps.push(Jump::Continue(None)),
+            _ => {}
+        }
+    }
+
+    fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+        self.inner
+            .push((l.label.as_ref().map(|l| l.name.ident.to_string()), true));
+        syn::visit::visit_expr_loop(self, l);
+        self.inner.pop();
+    }
+
+    fn visit_expr_while(&mut self, l: &'ast syn::ExprWhile) {
+        self.visit_expr(&l.cond);
+        self.inner
+            .push((l.label.as_ref().map(|l| l.name.ident.to_string()), true));
+        self.visit_block(&l.body);
+        self.inner.pop();
+    }
+
+    fn visit_expr_for_loop(&mut self, l: &'ast syn::ExprForLoop) {
+        self.visit_expr(&l.expr);
+        self.inner
+            .push((l.label.as_ref().map(|l| l.name.ident.to_string()), true));
+        self.visit_pat(&l.pat);
+        self.visit_block(&l.body);
+        self.inner.pop();
+    }
+
+    fn visit_expr_block(&mut self, b: &'ast syn::ExprBlock) {
+        match &b.label {
+            // A labeled block only catches `break 'label`; unlabeled breaks pass through.
+            Some(l) => {
+                self.inner.push((Some(l.name.ident.to_string()), false));
+                self.visit_block(&b.block);
+                self.inner.pop();
+            }
+            None => self.visit_block(&b.block),
+        }
+    }
+
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        // Names used in a closure are reads; its jumps stay inside it.
+        let jumps = std::mem::take(&mut self.jumps);
+        let saved = std::mem::replace(&mut self.inner, vec![(None, true)]);
+        self.visit_expr(&c.body);
+        self.inner = saved;
+        self.jumps = jumps;
+    }
+
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}

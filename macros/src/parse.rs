@@ -1,0 +1,356 @@
+//! Attribute arguments and signature checks, and the assembly of the generated items.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::{FnArg, Pat, ReturnType, Type};
+
+use crate::analyze::analyze;
+use crate::expand::Expander;
+use crate::ir::Lower;
+use crate::rewrite::Rewriter;
+
+/// `#[migratable(name = "…", crate = "…")]`.
+struct Args {
+    name: Option<syn::LitStr>,
+    krate: syn::Path,
+}
+
+fn parse_args(attr: TokenStream) -> syn::Result<Args> {
+    let mut args = Args {
+        name: None,
+        krate: syn::parse_quote!(::tern),
+    };
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            let lit: syn::LitStr = meta.value()?.parse()?;
+            if lit.value().is_empty() {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "the task type name cannot be empty",
+                ));
+            }
+            args.name = Some(lit);
+            Ok(())
+        } else if meta.path.is_ident("crate") {
+            let lit: syn::LitStr = meta.value()?.parse()?;
+            args.krate = lit.parse()?;
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown #[migratable] argument; expected `name = \"stable::task::name\"` or \
+                 `crate = \"path::to::tern\"`",
+            ))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(args)
+}
+
+/// FNV-1a: a hash that is the same on every build and platform.
+fn fingerprint(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn type_has_borrow_or_impl(ty: &Type) -> Option<&'static str> {
+    use syn::visit::Visit;
+    struct Find(Option<&'static str>);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
+            self.0.get_or_insert("a borrow");
+        }
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if l.ident != "static" {
+                self.0.get_or_insert("a borrow");
+            }
+        }
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0.get_or_insert("`impl Trait`");
+        }
+    }
+    let mut f = Find(None);
+    f.visit_type(ty);
+    f.0
+}
+
+struct Param {
+    name: syn::Ident,
+    ty: Type,
+    mutable: bool,
+}
+
+pub(crate) fn migratable(
+    attr: TokenStream,
+    item: TokenStream,
+) -> Result<TokenStream, Vec<syn::Error>> {
+    let mut errors = Vec::new();
+    let args = parse_args(attr).map_err(|e| vec![e])?;
+    let func: syn::ItemFn = syn::parse2(item).map_err(|e| {
+        vec![syn::Error::new(
+            e.span(),
+            "#[migratable] goes on an `async fn` (a free function)",
+        )]
+    })?;
+    let sig = &func.sig;
+    if sig.asyncness.is_none() {
+        errors.push(syn::Error::new(
+            sig.fn_token.span,
+            "#[migratable] needs an `async fn`: every `.await` in it becomes a point where the \
+             task can be frozen and moved; write `async fn`",
+        ));
+    }
+    if let Some(c) = &sig.constness {
+        errors.push(syn::Error::new(
+            c.span,
+            "a #[migratable] function cannot be `const`",
+        ));
+    }
+    if let Some(u) = &sig.unsafety {
+        errors.push(syn::Error::new(
+            u.span,
+            "a #[migratable] function cannot be `unsafe`",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(syn::Error::new(
+            abi.span(),
+            "a #[migratable] function cannot have an ABI",
+        ));
+    }
+    if let Some(v) = &sig.variadic {
+        errors.push(syn::Error::new(
+            v.span(),
+            "a #[migratable] function cannot be variadic",
+        ));
+    }
+    for p in &sig.generics.params {
+        if let syn::GenericParam::Lifetime(l) = p {
+            errors.push(syn::Error::new(
+                l.span(),
+                "a #[migratable] function cannot have lifetime parameters: a task is plain data \
+                 that outlives its caller; take owned values",
+            ));
+        }
+    }
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => errors.push(syn::Error::new(
+                r.span(),
+                "#[migratable] methods are not supported yet; write a free function that takes \
+                 the value as a parameter (`async fn run(this: Worker, …)`)",
+            )),
+            FnArg::Typed(pt) => {
+                let name = match &*pt.pat {
+                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                        Some((p.ident.clone(), p.mutability.is_some()))
+                    }
+                    other => {
+                        errors.push(syn::Error::new(
+                            other.span(),
+                            "a #[migratable] parameter must be a plain name (`x: T`); \
+                             destructure it in the body",
+                        ));
+                        None
+                    }
+                };
+                if let Some(what) = type_has_borrow_or_impl(&pt.ty) {
+                    errors.push(syn::Error::new(
+                        pt.ty.span(),
+                        format!(
+                            "a #[migratable] parameter cannot be {what}: the task stores its \
+                             parameters and may move to another node; take an owned, named type"
+                        ),
+                    ));
+                }
+                if let Some((name, mutable)) = name {
+                    params.push(Param {
+                        name,
+                        ty: (*pt.ty).clone(),
+                        mutable,
+                    });
+                }
+            }
+        }
+    }
+    let output: Type = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => {
+            if let Some(what) = type_has_borrow_or_impl(ty) {
+                errors.push(syn::Error::new(
+                    ty.span(),
+                    format!(
+                        "a #[migratable] function cannot return {what}: its output is sent to \
+                         whoever joins the task; return an owned, named type"
+                    ),
+                ));
+            }
+            (**ty).clone()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let krate = &args.krate;
+    let unit_output = matches!(&output, Type::Tuple(t) if t.elems.is_empty());
+    let rewriter = Rewriter::new(krate);
+    let mut lower = Lower::new(&mut errors, rewriter, unit_output);
+    let param_ids: Vec<_> = params
+        .iter()
+        .map(|p| lower.param(p.name.clone(), p.ty.clone(), p.mutable))
+        .collect();
+    let ir = lower.finish((*func.block).clone(), param_ids);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let live = analyze(&ir, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut ex = Expander::new(&ir, &live, krate);
+    let arms = ex.arms();
+
+    // ----- assemble -----
+    let fn_name = &sig.ident;
+    let vis = &func.vis;
+    let attrs = &func.attrs;
+    let machine = format_ident!("__tern_machine_{}", fn_name);
+    let generics = &sig.generics;
+    let (impl_g, ty_g, where_c) = generics.split_for_impl();
+    let type_params: Vec<_> = generics.type_params().map(|t| &t.ident).collect();
+    let serde_path = format!("{}::__private::serde", krate.to_token_stream());
+    let serde_path = syn::LitStr::new(&serde_path, proc_macro2::Span::call_site());
+
+    let param_names: Vec<_> = params.iter().map(|p| &p.name).collect();
+    let param_tys: Vec<_> = params.iter().map(|p| &p.ty).collect();
+    let reached: Vec<usize> = arms.iter().filter_map(|a| a.point).collect();
+
+    let variants = reached.iter().map(|&p| {
+        let v = Expander::variant(p);
+        let fields = ex.variant_fields(p);
+        let fields = fields.iter().map(|(f, ty, _)| quote!(#f: #ty));
+        quote!(#v { #(#fields),* })
+    });
+    let fn_str = fn_name.to_string();
+    let debug_arms = reached.iter().map(|&p| {
+        let v = Expander::variant(p);
+        let fields = ex.variant_fields(p);
+        let names: Vec<_> = fields.iter().map(|(f, _, _)| f.clone()).collect();
+        let title = format!("{fn_str} at `{}.await`", ir.points[p].text);
+        let shown = names.iter().map(|f| {
+            let s = f.to_string();
+            quote!(.field(#s, &#krate::__private::DebugWith(|f: &mut ::core::fmt::Formatter<'_>| (&#krate::__private::Dbg(#f)).fmt_local(f))))
+        });
+        quote!(Self::#v { #(#names),* } => f.debug_struct(#title) #(#shown)* .finish(),)
+    });
+    let start_title = format!("{fn_str} (not started)");
+    let start_shown = param_names.iter().map(|n| {
+        let s = n.to_string();
+        quote!(.field(#s, &#krate::__private::DebugWith(|f: &mut ::core::fmt::Formatter<'_>| (&#krate::__private::Dbg(#n)).fmt_local(f))))
+    });
+    let running = format!("{fn_str} (running)");
+
+    let key = match &args.name {
+        Some(lit) => quote!(#lit),
+        None => quote!(::core::concat!(::core::module_path!(), "::", #fn_str)),
+    };
+    let fp = fingerprint(&quote!(#sig #(#attrs)* ).to_string())
+        ^ fingerprint(&func.block.to_token_stream().to_string()).rotate_left(1);
+
+    let witnesses = (0..ir.points.len())
+        .filter(|p| reached.contains(p))
+        .map(Expander::witness);
+    let match_arms = arms.iter().map(|a| {
+        let code = &a.code;
+        match a.point {
+            None => {
+                let binds = params.iter().map(|p| {
+                    let n = &p.name;
+                    let m = p.mutable.then(|| quote!(mut));
+                    quote!(#m #n)
+                });
+                quote!(Self::Start { #(#binds),* } => { #code })
+            }
+            Some(p) => {
+                let pat = ex.arm_pattern(p);
+                quote!(#pat => { #code })
+            }
+        }
+    });
+    let items = &ir.items;
+    let register = if type_params.is_empty() {
+        quote! {
+            #krate::__private::inventory::submit! {
+                #krate::MachineType::of::<#machine>()
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let ctor_params = params.iter().map(|p| {
+        let (n, t) = (&p.name, &p.ty);
+        quote!(#n: #t)
+    });
+    let _ = &param_tys;
+
+    Ok(quote! {
+        #(#attrs)*
+        #vis fn #fn_name #generics (#(#ctor_params),*) -> impl #krate::Machine<Output = #output> #where_c {
+            #machine::Start { #(#param_names),* }
+        }
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, clippy::all)]
+        #[derive(#krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
+        #[serde(crate = #serde_path)]
+        enum #machine #generics #where_c {
+            Start { #(#param_names: #param_tys),* },
+            #(#variants,)*
+            #[serde(skip)]
+            Running(::core::marker::PhantomData<fn() -> (#(#type_params,)*)>),
+        }
+
+        #[allow(clippy::all)]
+        impl #impl_g ::core::fmt::Debug for #machine #ty_g #where_c {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaDebug as _, ViaTypeName as _};
+                match self {
+                    Self::Start { #(#param_names),* } => f.debug_struct(#start_title) #(#start_shown)* .finish(),
+                    #(#debug_arms)*
+                    Self::Running(_) => f.write_str(#running),
+                }
+            }
+        }
+
+        impl #impl_g #krate::Machine for #machine #ty_g #where_c {
+            type Output = #output;
+            const TYPE_KEY: &'static str = #key;
+            const FINGERPRINT: u64 = #fp;
+
+            #[allow(
+                unused_variables, unused_mut, unused_assignments, unused_braces, unused_parens,
+                unreachable_code, unused_labels, clippy::all, clippy::pedantic, clippy::nursery
+            )]
+            fn resume(&mut self, __cx: &mut #krate::Cx<'_>) -> #krate::Step<#output> {
+                #(#items)*
+                #(let #witnesses = ::core::option::Option::None;)*
+                match ::core::mem::replace(self, Self::Running(::core::marker::PhantomData)) {
+                    #(#match_arms)*
+                    Self::Running(_) => ::core::panic!(
+                        "`{}` resumed after it finished or panicked",
+                        <Self as #krate::Machine>::TYPE_KEY
+                    ),
+                }
+            }
+        }
+
+        #register
+    })
+}
