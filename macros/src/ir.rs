@@ -467,22 +467,23 @@ impl<'a> Lower<'a> {
             expr,
             diverge,
         } = init.expect("checked above");
-        // `let x = if c { a.await } else { b };`: declare `x`, then assign it in each branch.
-        let inner = match &pat {
-            Pat::Type(pt) => &*pt.pat,
-            p => p,
-        };
-        let simple = matches!(inner, Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none());
-        if simple && diverge.is_none() && is_construct(&expr) {
-            let decl: syn::Stmt = syn::parse_quote!(#(#attrs)* #let_token #pat;);
-            self.plain(decl, out);
-            let var = *out
-                .last()
-                .expect("just pushed")
-                .decls
-                .first()
-                .expect("one binding");
-            return self.construct(*expr, Dest::Var(var), out);
+        // `let x = if c { a.await } else { b };`: the branches assign a fresh local (which
+        // no pattern of the user's can shadow), then `let x = that;`.
+        if diverge.is_none() && is_construct(&expr) {
+            let span = expr.span();
+            let t = self.temp("v", span);
+            let id = self.var_ident(t);
+            let ty = match &pat {
+                Pat::Type(pt) => Some((*pt.ty).clone()),
+                _ => None,
+            };
+            let written = ty.as_ref().map(|t| quote!(: #t));
+            self.vars[t].ty = ty;
+            let from = out.len();
+            self.construct(*expr, Dest::Var(t), out);
+            declare_before_construct(out, from, quote!(let #id #written;), t);
+            let stmt: syn::Stmt = syn::parse_quote!(#(#attrs)* #let_token #pat = #id;);
+            return self.plain(stmt, out);
         }
         let value = self.expr(*expr, out);
         let init = syn::LocalInit {
@@ -1017,9 +1018,9 @@ impl<'a> Lower<'a> {
                 let span = e.span();
                 let t = self.temp("v", span);
                 let id = self.var_ident(t);
-                self.plain_tokens(quote!(let #id;), Uses::default(), out);
-                out.last_mut().expect("just pushed").decls.push(t);
+                let from = out.len();
                 self.construct(e, Dest::Var(t), out);
+                declare_before_construct(out, from, quote!(let #id;), t);
                 syn::parse_quote!(#id)
             }
             Expr::Macro(m) => {
@@ -1040,6 +1041,31 @@ impl<'a> Lower<'a> {
             }
         }
     }
+}
+
+/// Inserts the declaration of a construct's value local right before the construct (after
+/// the statements that evaluate its condition or scrutinee, which may suspend: a local
+/// declared before a suspension and never assigned there would have no type to infer).
+fn declare_before_construct(out: &mut Vec<Stmt>, from: usize, decl: TokenStream, var: VarId) {
+    let at = (from..out.len())
+        .rev()
+        .find(|&i| {
+            !matches!(
+                out[i].kind,
+                StmtKind::Plain { .. } | StmtKind::Await { .. } | StmtKind::Return { .. }
+            )
+        })
+        .unwrap_or(out.len());
+    out.insert(
+        at,
+        Stmt {
+            kind: StmtKind::Plain {
+                code: decl,
+                uses: Uses::default(),
+            },
+            decls: vec![var],
+        },
+    );
 }
 
 // ----- syntax helpers -----

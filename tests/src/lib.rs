@@ -3,6 +3,8 @@
 //! These use the documented escape hatch (implementing [`tern::Machine`] directly); each one
 //! is registered so its snapshots can be restored.
 
+pub mod corpus;
+
 use serde::{Deserialize, Serialize};
 use tern::{Channel, Cx, Machine, Node, Step};
 
