@@ -6,48 +6,26 @@
 //! bindings intact, losing and duplicating nothing.
 //!
 //! ```
-//! use serde::{Deserialize, Serialize};
-//! use tern::{Channel, Cx, Machine, Node, Step};
+//! use tern::{migratable, Channel, Node};
 //!
 //! /// Doubles every number it receives until its input closes; returns how many it doubled.
-//! #[derive(Debug, Serialize, Deserialize)]
-//! struct Doubler { input: Channel<u64>, output: Channel<u64>, count: u64, waiting_send: bool }
-//!
-//! impl Machine for Doubler {
-//!     type Output = u64;
-//!     const TYPE_KEY: &'static str = "doc::Doubler";
-//!     const FINGERPRINT: u64 = 1;
-//!     fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
-//!         if self.waiting_send {
-//!             self.waiting_send = false;
-//!             if cx.resumed(|| self.output.send(0)).is_err() {
-//!                 return Step::Done(self.count);
-//!             }
-//!         } else if cx.has_response() {
-//!             match cx.resumed(|| self.input.recv()) {
-//!                 Ok(v) => {
-//!                     self.count += 1;
-//!                     self.waiting_send = true;
-//!                     return cx.suspend(self.output.send(2 * v));
-//!                 }
-//!                 Err(_closed) => return Step::Done(self.count),
-//!             }
+//! #[migratable]
+//! async fn doubler(input: Channel<u64>, output: Channel<u64>) -> u64 {
+//!     let mut count: u64 = 0;
+//!     while let Ok(v) = input.recv().await {
+//!         count += 1;
+//!         if output.send(2 * v).await.is_err() {
+//!             break;
 //!         }
-//!         cx.suspend(self.input.recv())
 //!     }
+//!     count
 //! }
-//! tern::register_machine!(Doubler);
 //!
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> Result<(), tern::Error> {
 //!     let alpha = Node::builder("doc-alpha").workers(1).start().await?;
 //!     let beta = Node::builder("doc-beta").workers(1).start().await?;
-//!     let task = alpha.spawn(Doubler {
-//!         input: alpha.channel("numbers"),
-//!         output: alpha.channel("doubled"),
-//!         count: 0,
-//!         waiting_send: false,
-//!     });
+//!     let task = alpha.spawn(doubler(alpha.channel("numbers"), alpha.channel("doubled")));
 //!     alpha.channel::<u64>("numbers").send(21).await?;
 //!     assert_eq!(alpha.channel::<u64>("doubled").recv().await?, 42);
 //!
@@ -62,7 +40,9 @@
 //!
 //! ## Map of the crate
 //!
-//! - [`task`]: the [`Machine`] trait — the task model — and effects ([`Effect`]).
+//! - [`migratable`]: write tasks as `async fn`s.
+//! - [`task`]: the [`Machine`] trait — the task model, and the hand-written escape hatch — and
+//!   effects ([`Effect`]).
 //! - [`channel`](mod@channel): [`Channel`] and its operations.
 //! - [`snapshot`]: the snapshot format and its checks.
 //! - The executor (worker threads, run queues, parking, timers) is internal.
@@ -146,4 +126,86 @@ pub mod __private {
     pub use serde;
 }
 
+/// Turns an `async fn` into a migratable task: a serializable state machine that can be frozen
+/// at any `.await`, moved to another node, and resumed there.
+///
+/// Calling the function runs nothing: it returns the task (an `impl Machine<Output = O>`), to
+/// be started with [`Node::spawn`] or awaited inside another `#[migratable]` function (a
+/// nested frame).
+///
+/// ```
+/// use tern::{migratable, Channel};
+///
+/// /// Sends `n - 1` down to `0`, then returns how many values the receiver took.
+/// #[migratable]
+/// pub async fn countdown(n: u64, out: Channel<u64>) -> u64 {
+///     let mut sent: u64 = 0;
+///     for i in 0..n {
+///         if out.send(n - 1 - i).await.is_err() {
+///             return sent; // the receiver closed the channel
+///         }
+///         sent += 1;
+///     }
+///     tern::sleep(std::time::Duration::from_millis(1)).await;
+///     sent
+/// }
+///
+/// /// A nested call: awaiting another migratable function pushes a frame.
+/// #[migratable]
+/// async fn twice(out: Channel<u64>) -> u64 {
+///     let first: u64 = countdown(2, out.clone()).await;
+///     first + countdown(3, out).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tern::Error> {
+/// let node = tern::Node::builder("doc-twice").workers(1).start().await?;
+/// let out = node.buffered_channel::<u64>("out", 16);
+/// let task = node.spawn(twice(out.clone()));
+/// assert_eq!(task.join().await?, 5);
+/// let mut got = Vec::new();
+/// while !out.is_empty() {
+///     got.push(out.recv().await?);
+/// }
+/// assert_eq!(got, [1, 0, 2, 1, 0]);
+/// # Ok(()) }
+/// ```
+///
+/// # What the body may contain
+///
+/// - `let` with and without a type, assignment and compound assignment, `if`/`else`,
+///   `if let`, `match` (with guards), `loop`, `while`, `while let`, `for`, labeled
+///   `break`/`continue`, `return`, `?` (on `Result` and `Option`), nested blocks, closures —
+///   with `.await` at any depth inside all of them (not inside closures).
+/// - Awaitable: [`Channel::send`]/[`recv`](Channel::recv), [`sleep`], [`yield_now`],
+///   [`TaskHandle::join`], other `#[migratable]` functions — anything implementing [`Effect`].
+///   Anything else is a compile error saying so.
+///
+/// # What the state holds
+///
+/// Each `.await` stores exactly the locals that are live across it. A stored local must be a
+/// parameter or have a written type (`let total: u64 = 0;`) and may not be a borrow; a
+/// `match`/`if let` binding that crosses an `.await` is re-bound with a type
+/// (`let v: u64 = v;`). The macro points at the variable and says what to write. A `for` loop
+/// whose body awaits stores its iterator: iterate over a range with a known element type
+/// (`0..n` with `n: u64`, `1..=3u32`), a `Vec<T>` local, or a local whose written type is a
+/// serializable iterator. Locals that do not cross an `.await` need no type.
+///
+/// An `.await` inside a larger expression runs before the operands around it that have none
+/// (`a() + ch.recv().await?` receives first); `&&` and `||` keep their short-circuit.
+///
+/// # Identity
+///
+/// - Task type key: `module_path::name`, or `#[migratable(name = "stable::name")]` so that a
+///   rename keeps old snapshots loadable.
+/// - Code fingerprint: a hash of the function's tokens, written into every snapshot and checked
+///   on restore (a changed function refuses old snapshots instead of misreading them).
+/// - Generic functions work (with `Serialize`/`Deserialize` bounds); they are not registered
+///   for restore automatically — register an instantiation with [`register_machine!`].
+/// - `#[migratable(crate = "path::to::tern")]` when `tern` is renamed or re-exported.
+/// - Methods (`self` receivers) are not supported yet: pass the value as a parameter.
 pub use tern_macros::migratable;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -25,3 +25,83 @@ async fn accumulate_runs() {
     input.close();
     assert_eq!(task.join().await.unwrap(), 12);
 }
+
+/// Receives one value and panics on zero (after its suspension point).
+#[migratable]
+async fn divide_by(input: Channel<u64>) -> u64 {
+    let dividend: u64 = 1000;
+    let d: u64 = input.recv().await.unwrap_or(0); // line 33: the suspension point
+    if d == 0 {
+        panic!("division by zero requested");
+    }
+    dividend / d
+}
+
+#[tokio::test]
+async fn a_panicking_task_reports_its_own_source_line_and_state() {
+    let node = tern_tests::node("smoke-report", 1).await;
+    let input = node.channel::<u64>("in");
+    let task = node.spawn(divide_by(input.clone()));
+    input.send(0).await.unwrap();
+    let report = match task.join().await {
+        Err(tern::JoinError::Failed(report)) => report,
+        other => panic!("expected a failure report, got {other:?}"),
+    };
+    let at = report.suspension_point.expect("the task suspended once");
+    assert!(at.file.ends_with("migratable_smoke.rs"), "{at:?}");
+    assert_eq!(at.line, 33, "the line of the user's .await");
+    assert_eq!(report.task_type, "migratable_smoke::divide_by");
+    let panic = report.panic.expect("a panic report");
+    assert!(panic.message.contains("division by zero"), "{panic:?}");
+}
+
+#[tokio::test]
+async fn a_suspended_task_stores_only_its_live_locals() {
+    let node = tern_tests::node("smoke-size", 1).await;
+    // Parked at its receive, `divide_by` stores `input` and `dividend`: `d` is not live yet.
+    let task = node.spawn(divide_by(node.channel("in")));
+    let snap = task.snapshot().await.unwrap();
+    let restored = node.restore::<u64>(&snap).unwrap();
+    // Parked at their receive, the hand-written Relay holds input, output, total and its
+    // position; the generated `accumulate` holds input, output and total: it must not be larger.
+    let hand = node.spawn(tern_tests::Relay::new(node.channel("a"), node.channel("b")));
+    let gen = node.spawn(accumulate(node.channel("c"), node.channel("d")));
+    for name in ["a", "c"] {
+        while node.channel::<u64>(name).balance() >= 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let (hand, gen) = (
+        hand.snapshot().await.unwrap(),
+        gen.snapshot().await.unwrap(),
+    );
+    // The headers differ in the type key, the suspension point's file name and the length of
+    // the fingerprint's varint (a 64-bit hash against Relay's small constant); compare the rest.
+    use tern::Machine;
+    fn varint_len(mut v: u64) -> usize {
+        let mut n = 1;
+        while v >= 0x80 {
+            v >>= 7;
+            n += 1;
+        }
+        n
+    }
+    let fp_gen = varint_len(gen.header().unwrap().fingerprint);
+    let fp_hand = varint_len(tern_tests::Relay::FINGERPRINT);
+    let overhead = |s: &tern::Snapshot, key: &str, file: &str, fp: usize| {
+        s.len() - key.len() - file.len() - fp
+    };
+    let gen_size = overhead(
+        &gen,
+        "migratable_smoke::accumulate",
+        "tests/tests/migratable_smoke.rs",
+        fp_gen,
+    );
+    let hand_size = overhead(&hand, "tern_tests::Relay", "tests/src/lib.rs", fp_hand);
+    assert!(
+        gen_size <= hand_size,
+        "generated {gen_size} bytes > hand-written {hand_size} bytes"
+    );
+    node.channel::<u64>("in").send(4).await.unwrap();
+    assert_eq!(restored.join().await.unwrap(), 250);
+}
