@@ -61,7 +61,10 @@ impl<'a> Expander<'a> {
                 .iter()
                 .map(|&v| {
                     let base = ir.vars[v].name.to_string();
-                    let base = base.trim_start_matches("__tern_").to_string();
+                    let base = match base.trim_start_matches("__tern_") {
+                        "self" => "this".to_string(), // a method's `self`
+                        b => b.to_string(),
+                    };
                     let n = used.entry(base.clone()).or_insert(0);
                     let name = if *n == 0 {
                         format_ident!("{}", base)

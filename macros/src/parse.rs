@@ -88,15 +88,111 @@ pub(crate) fn migratable(
     attr: TokenStream,
     item: TokenStream,
 ) -> Result<TokenStream, Vec<syn::Error>> {
-    let mut errors = Vec::new();
     let args = parse_args(attr).map_err(|e| vec![e])?;
+    if let Ok(imp) = syn::parse2::<syn::ItemImpl>(item.clone()) {
+        return methods(&args, imp);
+    }
     let func: syn::ItemFn = syn::parse2(item).map_err(|e| {
         vec![syn::Error::new(
             e.span(),
-            "#[migratable] goes on an `async fn` (a free function)",
+            "#[migratable] goes on an `async fn`, or on an inherent `impl` block whose \
+             `async fn`s take `self` by value",
         )]
     })?;
-    let sig = &func.sig;
+    let (f, support) = one(&args, &func.attrs, &func.vis, &func.sig, &func.block, None)?;
+    Ok(quote!(#f #support))
+}
+
+/// `#[migratable] impl Type { async fn run(self, …) }`: each `async fn` becomes a method
+/// returning the task; the state machines follow the `impl` block.
+fn methods(args: &Args, imp: syn::ItemImpl) -> Result<TokenStream, Vec<syn::Error>> {
+    if let Some((_, path, _)) = &imp.trait_ {
+        return Err(vec![syn::Error::new(
+            path.span(),
+            "#[migratable] goes on an inherent `impl` block, not a trait impl",
+        )]);
+    }
+    if let Some(name) = &args.name {
+        return Err(vec![syn::Error::new(
+            name.span(),
+            "`name = …` names one function; on an `impl` block each method is named \
+             `module::Type::method`",
+        )]);
+    }
+    let mut errors = Vec::new();
+    let mut items = Vec::new();
+    let mut support = TokenStream::new();
+    for item in &imp.items {
+        match item {
+            syn::ImplItem::Fn(f) if f.sig.asyncness.is_some() => {
+                match one(args, &f.attrs, &f.vis, &f.sig, &f.block, Some(&imp)) {
+                    Ok((m, s)) => {
+                        items.push(m);
+                        support.extend(s);
+                    }
+                    Err(e) => errors.extend(e),
+                }
+            }
+            other => items.push(other.to_token_stream()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let syn::ItemImpl {
+        attrs,
+        defaultness,
+        unsafety,
+        impl_token,
+        generics,
+        self_ty,
+        ..
+    } = &imp;
+    let where_c = &generics.where_clause;
+    Ok(quote! {
+        #(#attrs)* #defaultness #unsafety #impl_token #generics #self_ty #where_c {
+            #(#items)*
+        }
+        #support
+    })
+}
+
+/// Replaces the user's `self` and `Self` in a method body: inside the generated `resume`,
+/// `self` is the machine.
+fn replace_self(ts: TokenStream, self_ty: &Type) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    ts.into_iter()
+        .flat_map(|tt| -> Vec<TokenTree> {
+            match tt {
+                TokenTree::Ident(i) if i == "self" => {
+                    vec![TokenTree::Ident(syn::Ident::new("__tern_self", i.span()))]
+                }
+                TokenTree::Ident(i) if i == "Self" => {
+                    self_ty.to_token_stream().into_iter().collect()
+                }
+                TokenTree::Group(g) => {
+                    let mut n = Group::new(g.delimiter(), replace_self(g.stream(), self_ty));
+                    n.set_span(g.span());
+                    vec![TokenTree::Group(n)]
+                }
+                other => vec![other],
+            }
+        })
+        .collect()
+}
+
+/// Expands one function (or method, when `imp` is given): the constructor, and the state
+/// machine with its impls.
+fn one(
+    args: &Args,
+    attrs: &[syn::Attribute],
+    vis: &syn::Visibility,
+    sig: &syn::Signature,
+    block: &syn::Block,
+    imp: Option<&syn::ItemImpl>,
+) -> Result<(TokenStream, TokenStream), Vec<syn::Error>> {
+    let mut errors = Vec::new();
+    let self_ty = imp.map(|i| (*i.self_ty).clone());
     if sig.asyncness.is_none() {
         errors.push(syn::Error::new(
             sig.fn_token.span,
@@ -140,11 +236,23 @@ pub(crate) fn migratable(
     let mut params = Vec::new();
     for input in &sig.inputs {
         match input {
-            FnArg::Receiver(r) => errors.push(syn::Error::new(
-                r.span(),
-                "#[migratable] methods are not supported yet; write a free function that takes \
-                 the value as a parameter (`async fn run(this: Worker, …)`)",
-            )),
+            FnArg::Receiver(r) => match (&self_ty, &r.reference) {
+                (Some(ty), None) => params.push(Param {
+                    name: format_ident!("__tern_self"),
+                    ty: ty.clone(),
+                    mutable: r.mutability.is_some(),
+                }),
+                (Some(_), Some(_)) => errors.push(syn::Error::new(
+                    r.span(),
+                    "a #[migratable] method takes `self` by value: the task owns the value and \
+                     may carry it to another node; write `self` (or `mut self`)",
+                )),
+                (None, _) => errors.push(syn::Error::new(
+                    r.span(),
+                    "a method needs #[migratable] on its `impl` block: \
+                     `#[migratable] impl Type { async fn run(self, …) … }`",
+                )),
+            },
             FnArg::Typed(pt) => {
                 let name = match &*pt.pat {
                     Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
@@ -205,7 +313,14 @@ pub(crate) fn migratable(
         .iter()
         .map(|p| lower.param(p.name.clone(), p.ty.clone(), p.mutable))
         .collect();
-    let ir = lower.finish((*func.block).clone(), param_ids);
+    let body = match &self_ty {
+        Some(ty) => match syn::parse2::<syn::Block>(replace_self(block.to_token_stream(), ty)) {
+            Ok(b) => b,
+            Err(e) => return Err(vec![e]),
+        },
+        None => block.clone(),
+    };
+    let ir = lower.finish(body, param_ids);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -218,10 +333,28 @@ pub(crate) fn migratable(
 
     // ----- assemble -----
     let fn_name = &sig.ident;
-    let vis = &func.vis;
-    let attrs = &func.attrs;
-    let machine = format_ident!("__tern_machine_{}", fn_name);
-    let generics = &sig.generics;
+    let type_name = self_ty.as_ref().and_then(|t| match t {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.clone()),
+        _ => None,
+    });
+    let machine = match &type_name {
+        Some(t) => format_ident!("__tern_machine_{}_{}", t, fn_name),
+        None => format_ident!("__tern_machine_{}", fn_name),
+    };
+    // A method's machine is generic over the impl's parameters and the method's.
+    let mut all = sig.generics.clone();
+    if let Some(imp) = imp {
+        let mut merged: syn::Generics = imp.generics.clone();
+        merged.params.extend(all.params.iter().cloned());
+        if let Some(w) = &all.where_clause {
+            merged
+                .make_where_clause()
+                .predicates
+                .extend(w.predicates.iter().cloned());
+        }
+        all = merged;
+    }
+    let generics = &all;
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
     let type_params: Vec<_> = generics.type_params().map(|t| &t.ident).collect();
     let serde_path = format!("{}::__private::serde", krate.to_token_stream());
@@ -237,7 +370,10 @@ pub(crate) fn migratable(
         let fields = fields.iter().map(|(f, ty, _)| quote!(#f: #ty));
         quote!(#v { #(#fields),* })
     });
-    let fn_str = fn_name.to_string();
+    let fn_str = match &type_name {
+        Some(t) => format!("{t}::{fn_name}"),
+        None => fn_name.to_string(),
+    };
     let debug_arms = reached.iter().map(|&p| {
         let v = Expander::variant(p);
         let fields = ex.variant_fields(p);
@@ -251,7 +387,7 @@ pub(crate) fn migratable(
     });
     let start_title = format!("{fn_str} (not started)");
     let start_shown = param_names.iter().map(|n| {
-        let s = n.to_string();
+        let s = n.to_string().replace("__tern_self", "self");
         quote!(.field(#s, &#krate::__private::DebugWith(|f: &mut ::core::fmt::Formatter<'_>| (&#krate::__private::Dbg(#n)).fmt_local(f))))
     });
     let running = format!("{fn_str} (running)");
@@ -261,7 +397,7 @@ pub(crate) fn migratable(
         None => quote!(::core::concat!(::core::module_path!(), "::", #fn_str)),
     };
     let fp = fingerprint(&quote!(#sig #(#attrs)* ).to_string())
-        ^ fingerprint(&func.block.to_token_stream().to_string()).rotate_left(1);
+        ^ fingerprint(&block.to_token_stream().to_string()).rotate_left(1);
 
     let witnesses = (0..ir.points.len())
         .filter(|p| reached.contains(p))
@@ -295,16 +431,30 @@ pub(crate) fn migratable(
     };
     let ctor_params = params.iter().map(|p| {
         let (n, t) = (&p.name, &p.ty);
-        quote!(#n: #t)
+        if *n == "__tern_self" {
+            quote!(self)
+        } else {
+            quote!(#n: #t)
+        }
     });
+    let ctor_values = params.iter().map(|p| {
+        let n = &p.name;
+        if *n == "__tern_self" {
+            quote!(__tern_self: self)
+        } else {
+            quote!(#n)
+        }
+    });
+    let (fn_generics, fn_where) = (&sig.generics, &sig.generics.where_clause);
     let _ = &param_tys;
 
-    Ok(quote! {
+    let ctor = quote! {
         #(#attrs)*
-        #vis fn #fn_name #generics (#(#ctor_params),*) -> impl #krate::Machine<Output = #output> #where_c {
-            #machine::Start { #(#param_names),* }
+        #vis fn #fn_name #fn_generics (#(#ctor_params),*) -> impl #krate::Machine<Output = #output> #fn_where {
+            #machine::Start { #(#ctor_values),* }
         }
-
+    };
+    let support = quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types, clippy::all)]
         #[derive(#krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
@@ -352,5 +502,6 @@ pub(crate) fn migratable(
         }
 
         #register
-    })
+    };
+    Ok((ctor, support))
 }

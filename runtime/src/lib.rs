@@ -202,7 +202,9 @@ pub mod __private {
 /// - Generic functions work (with `Serialize`/`Deserialize` bounds); they are not registered
 ///   for restore automatically — register an instantiation with [`register_machine!`].
 /// - `#[migratable(crate = "path::to::tern")]` when `tern` is renamed or re-exported.
-/// - Methods (`self` receivers) are not supported yet: pass the value as a parameter.
+/// - Methods: put `#[migratable]` on an inherent `impl` block; its `async fn`s take `self` by
+///   value (the task owns the value) and become methods returning the task; other items pass
+///   through. Their type key is `module_path::Type::method`.
 pub use tern_macros::migratable;
 
 /// The README's examples, compiled and run as doc tests.

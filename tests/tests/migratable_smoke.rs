@@ -105,3 +105,44 @@ async fn a_suspended_task_stores_only_its_live_locals() {
     node.channel::<u64>("in").send(4).await.unwrap();
     assert_eq!(restored.join().await.unwrap(), 250);
 }
+
+/// A stateful worker whose run loop is a migratable method taking `self` by value.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Scaler {
+    factor: u64,
+    handled: u64,
+}
+
+#[migratable]
+impl Scaler {
+    /// Multiplies what arrives by `self.factor` until the input closes; returns the worker.
+    async fn run(mut self, input: Channel<u64>, output: Channel<u64>) -> Scaler {
+        while let Ok(v) = input.recv().await {
+            output.send(v * self.factor).await.ok();
+            self.handled += 1;
+        }
+        Self {
+            factor: self.factor,
+            handled: self.handled,
+        }
+    }
+
+    fn new(factor: u64) -> Self {
+        Scaler { factor, handled: 0 }
+    }
+}
+
+#[tokio::test]
+async fn a_method_taking_self_runs_and_moves() {
+    let a = tern_tests::node("smoke-method-a", 1).await;
+    let b = tern_tests::node("smoke-method-b", 1).await;
+    let task = a.spawn(Scaler::new(3).run(a.channel("in"), a.channel("out")));
+    a.channel::<u64>("in").send(2).await.unwrap();
+    assert_eq!(a.channel::<u64>("out").recv().await.unwrap(), 6);
+    task.move_to(b.id().as_str()).await.unwrap();
+    b.channel::<u64>("in").send(5).await.unwrap();
+    assert_eq!(b.channel::<u64>("out").recv().await.unwrap(), 15);
+    b.channel::<u64>("in").close();
+    let done = task.join().await.unwrap();
+    assert_eq!((done.factor, done.handled), (3, 2));
+}
