@@ -12,58 +12,45 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tern::{Channel, Cx, Machine, Node, Step};
+use tern::{migratable, Channel, Node};
 
-/// Applies `f` to every number from `input` and sends the result to `output`; closes
-/// `output` when `input` closes. Returns how many numbers it handled.
-#[derive(Debug, Serialize, Deserialize)]
-struct Stage {
-    input: Channel<u64>,
-    output: Channel<u64>,
-    op: Op,
-    handled: u64,
-    sending: bool,
-}
-
-/// What a [`Stage`] does to each number (an enum, so the stage stays serializable).
+/// What a [`stage`] does to each number (an enum, so the stage stays serializable).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 enum Op {
     Square,
     Double,
 }
 
-impl Machine for Stage {
-    type Output = u64;
-    const TYPE_KEY: &'static str = "local_demo::Stage";
-    const FINGERPRINT: u64 = 1;
-
-    fn resume(&mut self, cx: &mut Cx<'_>) -> Step<u64> {
-        if self.sending {
-            self.sending = false;
-            if cx.resumed(|| self.output.send(0)).is_err() {
-                return Step::Done(self.handled);
-            }
-        } else if cx.has_response() {
-            match cx.resumed(|| self.input.recv()) {
-                Ok(v) => {
-                    self.handled += 1;
-                    self.sending = true;
-                    let out = match self.op {
-                        Op::Square => v * v,
-                        Op::Double => 2 * v,
-                    };
-                    return cx.suspend(self.output.send(out));
-                }
-                Err(_closed) => {
-                    self.output.close();
-                    return Step::Done(self.handled);
-                }
-            }
+/// Applies `op` to every number from `input` and sends the result to `output`; closes
+/// `output` when `input` closes. Returns how many numbers it handled.
+#[migratable]
+async fn stage(input: Channel<u64>, output: Channel<u64>, op: Op) -> u64 {
+    let mut handled: u64 = 0;
+    while let Ok(v) = input.recv().await {
+        let out = match op {
+            Op::Square => v * v,
+            Op::Double => 2 * v,
+        };
+        if output.send(out).await.is_err() {
+            return handled;
         }
-        cx.suspend(self.input.recv())
+        handled += 1;
     }
+    output.close();
+    handled
 }
-tern::register_machine!(Stage);
+
+/// Sums what arrives on `input`, sending each running total to `totals`; returns the sum when
+/// `input` closes.
+#[migratable]
+async fn accumulate(input: Channel<u64>, totals: Channel<u64>) -> u64 {
+    let mut total: u64 = 0;
+    while let Ok(v) = input.recv().await {
+        total += v;
+        totals.send(total).await.ok();
+    }
+    total
+}
 
 fn say(start: Instant, what: &str, line: impl std::fmt::Display) {
     println!("[{:7.3}s] {what:<8} {line}", start.elapsed().as_secs_f64());
@@ -94,20 +81,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let numbers = alpha.buffered_channel::<u64>("numbers", 64);
     let squares = alpha.buffered_channel::<u64>("squares", 64);
     let doubled = alpha.buffered_channel::<u64>("doubled", 64);
-    let square = alpha.spawn(Stage {
-        input: numbers.clone(),
-        output: squares.clone(),
-        op: Op::Square,
-        handled: 0,
-        sending: false,
-    });
-    let double = alpha.spawn(Stage {
-        input: squares.clone(),
-        output: doubled.clone(),
-        op: Op::Double,
-        handled: 0,
-        sending: false,
-    });
+    let square = alpha.spawn(stage(numbers.clone(), squares.clone(), Op::Square));
+    let double = alpha.spawn(stage(squares.clone(), doubled.clone(), Op::Double));
     let feeder = {
         let numbers = numbers.clone();
         tokio::spawn(async move {
@@ -157,7 +132,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // 3. Move a running task between nodes.
     let input = alpha.channel::<u64>("readings");
     let totals = alpha.channel::<u64>("totals");
-    let acc = alpha.spawn(tern_tests::Relay::new(input.clone(), totals.clone()));
+    let acc = alpha.spawn(accumulate(input.clone(), totals.clone()));
     let mut sent = Vec::new();
     let mut seen = Vec::new();
     for v in [3u64, 1, 4] {
