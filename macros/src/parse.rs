@@ -356,6 +356,29 @@ fn one(
     }
     let generics = &all;
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
+    // The enum is declared without the user's bounds, and serde's impls get exactly the user's
+    // bounds instead of inferred ones: an inferred `T: Deserialize<'de>` beside the user's
+    // `T: DeserializeOwned` would be ambiguous, and too weak for fields like `Channel<T>`.
+    let mut predicates: Vec<String> = generics
+        .type_params()
+        .filter(|t| !t.bounds.is_empty())
+        .map(|t| {
+            let (id, b) = (&t.ident, &t.bounds);
+            quote!(#id: #b).to_string()
+        })
+        .collect();
+    if let Some(w) = &generics.where_clause {
+        predicates.extend(w.predicates.iter().map(|p| p.to_token_stream().to_string()));
+    }
+    let serde_bound = syn::LitStr::new(&predicates.join(", "), proc_macro2::Span::call_site());
+    let mut decl = generics.clone();
+    decl.where_clause = None;
+    for p in decl.params.iter_mut() {
+        if let syn::GenericParam::Type(t) = p {
+            t.bounds.clear();
+            t.colon_token = None;
+        }
+    }
     let type_params: Vec<_> = generics.type_params().map(|t| &t.ident).collect();
     let serde_path = format!("{}::__private::serde", krate.to_token_stream());
     let serde_path = syn::LitStr::new(&serde_path, proc_macro2::Span::call_site());
@@ -458,8 +481,8 @@ fn one(
         #[doc(hidden)]
         #[allow(non_camel_case_types, clippy::all)]
         #[derive(#krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
-        #[serde(crate = #serde_path)]
-        enum #machine #generics #where_c {
+        #[serde(crate = #serde_path, bound = #serde_bound)]
+        enum #machine #decl {
             Start { #(#param_names: #param_tys),* },
             #(#variants,)*
             #[serde(skip)]

@@ -146,3 +146,31 @@ async fn a_method_taking_self_runs_and_moves() {
     let done = task.join().await.unwrap();
     assert_eq!((done.factor, done.handled), (3, 2));
 }
+
+/// A generic relay: forwards `n` values of any message type.
+#[migratable]
+async fn forward<T>(input: Channel<T>, output: Channel<T>, n: u32) -> u32
+where
+    T: tern::Message + std::fmt::Debug,
+{
+    let mut done: u32 = 0;
+    while done < n {
+        let Ok(v) = input.recv().await else { break };
+        output.send(v).await.ok();
+        done += 1;
+    }
+    done
+}
+
+#[tokio::test]
+async fn a_generic_function_runs() {
+    let node = tern_tests::node("smoke-generic", 1).await;
+    let input = node.buffered_channel::<String>("in", 4);
+    let output = node.buffered_channel::<String>("out", 4);
+    let task = node.spawn(forward(input.clone(), output.clone(), 2));
+    input.send("a".to_string()).await.unwrap();
+    input.send("b".to_string()).await.unwrap();
+    assert_eq!(task.join().await.unwrap(), 2);
+    assert_eq!(output.recv().await.unwrap(), "a");
+    assert_eq!(output.recv().await.unwrap(), "b");
+}
