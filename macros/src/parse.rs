@@ -528,3 +528,16 @@ fn one(
     };
     Ok((ctor, support))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn the_fingerprint_is_fnv1a_and_the_same_on_every_build() {
+        // Published FNV-1a 64 test vectors: the hash must never depend on the build.
+        assert_eq!(fingerprint(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fingerprint("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fingerprint("foobar"), 0x8594_4171_f739_67e8);
+    }
+}
