@@ -3,11 +3,11 @@
 //! examples lives there.
 //!
 //! The pipeline is parse → ir → analyze → expand:
-//! - [`parse`](mod@parse): attribute arguments and the function signature, with spanned errors;
-//! - [`ir`]: the body lowered to a structured IR where every `.await` is a statement;
-//! - [`analyze`]: liveness — which locals each suspension point stores — and the checks that
+//! - `parse`: attribute arguments and the function signature, with spanned errors;
+//! - `ir`: the body lowered to a structured IR where every `.await` is a statement;
+//! - `analyze`: liveness — which locals each suspension point stores — and the checks that
 //!   they can be stored;
-//! - [`expand`]: the state enum, its `Machine` impl and the constructor.
+//! - `expand`: the state enum, its `Machine` impl and the constructor.
 //!
 //! On any error the original item is emitted unchanged beside the `compile_error!`s, so the
 //! user sees the macro's message and not a cascade of "cannot find function" errors.
