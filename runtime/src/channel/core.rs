@@ -17,10 +17,19 @@
 //! (withdrawn by a freezer, or a dropped future) is skipped, so a value is delivered to exactly
 //! one live party or stays in the channel.
 //!
+//! # Reference counts
+//!
+//! A task's entry ([`Parked`]) holds no count on its `TaskShared` (`task::cell`, "Channel wait
+//! queues", says why it is alive whenever it is used), and a task that parks keeps the channel
+//! reference its request brought (moved into the pending request, not cloned). A same-worker
+//! hand-off therefore moves reference counts only where a request is built from a handle and
+//! dropped once performed.
+//!
 //! Lock order: the channel's lock, then a task cell's or an external slot's lock.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::ChannelError;
@@ -52,8 +61,43 @@ impl fmt::Debug for ChannelId {
 
 /// A waiting party.
 pub(crate) enum Waiter {
-    Task(Arc<TaskShared>),
+    Task(Parked),
     Ext(Arc<ExtSlot>),
+}
+
+/// A wait queue's entry for a task parked in its cell: the address of its `TaskShared`, without
+/// a reference count ([`TaskShared::park_in_channel`]).
+pub(crate) struct Parked(NonNull<TaskShared>);
+
+// SAFETY: a `Parked` is an address of a `TaskShared`, which is `Sync`; it is dereferenced only
+// under its channel's lock (see `Parked::unpark`), from whichever thread holds it.
+unsafe impl Send for Parked {}
+
+impl Parked {
+    /// Parks `task` in its cell; the entry to queue. Call with the channel's lock held.
+    #[inline]
+    fn park(task: Box<Task>) -> Parked {
+        Parked(TaskShared::park_in_channel(task))
+    }
+
+    /// Whether this entry is `shared`'s.
+    fn is(&self, shared: &TaskShared) -> bool {
+        std::ptr::eq(self.0.as_ptr(), shared)
+    }
+
+    /// Takes the task out of its cell, if it is still there (a freezer may have taken it).
+    ///
+    /// Only ever called under the channel's lock on an entry just popped from its queue (every
+    /// caller is a `ChanState` method or holds the guard).
+    #[inline]
+    fn unpark(self) -> Option<Box<Task>> {
+        // SAFETY: the entry was in this channel's queue and the channel's lock is held, so the
+        // `TaskShared` is alive: its task, in the cell, holds a count, or a freezer that took the
+        // task holds one until it has withdrawn this entry under the same lock (`task::cell`,
+        // "Channel wait queues").
+        let shared = unsafe { self.0.as_ref() };
+        shared.unpark()
+    }
 }
 
 /// The rendezvous point of an external (non-task) future waiting on a channel.
@@ -117,8 +161,8 @@ impl ChanState {
     fn deliver(&mut self, v: Value) -> Result<(), Value> {
         while let Some(w) = self.receivers.pop_front() {
             match w {
-                Waiter::Task(shared) => {
-                    if let Some(task) = shared.unpark() {
+                Waiter::Task(parked) => {
+                    if let Some(task) = parked.unpark() {
                         respond(task, ResponseKind::Value(v));
                         return Ok(());
                     }
@@ -140,8 +184,8 @@ impl ChanState {
     fn take_from_sender(&mut self) -> Option<Value> {
         while let Some(w) = self.senders.pop_front() {
             match w {
-                Waiter::Task(shared) => {
-                    if let Some(mut task) = shared.unpark() {
+                Waiter::Task(parked) => {
+                    if let Some(mut task) = parked.unpark() {
                         let value = task.take_send_value();
                         respond(task, ResponseKind::Unit);
                         if value.is_some() {
@@ -208,18 +252,17 @@ impl ChanCore {
 
     /// Performs a `Send` of the value in the task's pending request (the loom models' entry).
     #[cfg(all(test, tern_loom))]
-    pub(crate) fn send_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
+    pub(crate) fn send_task(chan: Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
         let value = task.take_send_value();
-        self.send_value(task, value)
+        ChanCore::send_value(chan, task, value)
     }
 
-    /// Performs a task's `Send` of `value`. Returns the task when the send completed (or
-    /// failed) at once, with its response set; `None` when the task was parked, holding the
-    /// request. The executor moves the request's channel reference here rather than cloning it:
-    /// a send that completes at once costs no reference-count traffic beyond dropping it.
+    /// Performs a task's `Send` of `value` on `chan`, the reference its request brought.
+    /// Returns the task when the send completed (or failed) at once, with its response set;
+    /// `None` when the task was parked, holding the request — and `chan`, moved, not cloned.
     #[inline]
     pub(crate) fn send_value(
-        self: &Arc<Self>,
+        chan: Arc<ChanCore>,
         mut task: Box<Task>,
         value: Option<Value>,
     ) -> Option<Box<Task>> {
@@ -228,7 +271,13 @@ impl ChanCore {
             task.respond(Response(ResponseKind::Unit));
             return Some(task);
         };
-        let mut st = self.state.lock();
+        let core = Arc::as_ptr(&chan);
+        // SAFETY: `chan` is alive until it moves into the task's request below; after that, the
+        // task holds it in its cell until the guard is dropped (module docs of `task::cell`: a
+        // matcher needs this lock to take it out, and a freezer that takes it keeps the task
+        // until it has withdrawn the request under this lock).
+        let core = unsafe { &*core };
+        let mut st = core.state.lock();
         if st.closed {
             task.respond(Response(ResponseKind::Channel(
                 ChannelError::Closed,
@@ -236,35 +285,37 @@ impl ChanCore {
             )));
             return Some(task);
         }
-        match st.offer(value, self.id.cap) {
+        match st.offer(value, core.id.cap) {
             Ok(()) => {
                 task.respond(Response(ResponseKind::Unit));
                 Some(task)
             }
             Err(value) => {
                 task.set_pending(RequestKind::Send {
-                    chan: Arc::clone(self),
+                    chan,
                     value: Some(value),
                 });
-                st.senders.push_back(Waiter::Task(TaskShared::park(task)));
+                st.senders.push_back(Waiter::Task(Parked::park(task)));
                 None
             }
         }
     }
 
-    /// Performs a task's `Recv` on this channel; like [`send_value`](Self::send_value).
+    /// Performs a task's `Recv` on `chan`; like [`send_value`](Self::send_value).
     #[inline]
-    pub(crate) fn recv_task(self: &Arc<Self>, mut task: Box<Task>) -> Option<Box<Task>> {
-        let mut st = self.state.lock();
-        let kind = if let Some(v) = st.take_value(self.id.cap) {
+    pub(crate) fn recv_task(chan: Arc<ChanCore>, mut task: Box<Task>) -> Option<Box<Task>> {
+        let core = Arc::as_ptr(&chan);
+        // SAFETY: as in `send_value`: `chan` moves into the parked task's request, which stays
+        // in the cell while the guard is held.
+        let core = unsafe { &*core };
+        let mut st = core.state.lock();
+        let kind = if let Some(v) = st.take_value(core.id.cap) {
             ResponseKind::Value(v)
         } else if st.closed {
             ResponseKind::Channel(ChannelError::Closed, None)
         } else {
-            task.set_pending(RequestKind::Recv {
-                chan: Arc::clone(self),
-            });
-            st.receivers.push_back(Waiter::Task(TaskShared::park(task)));
+            task.set_pending(RequestKind::Recv { chan });
+            st.receivers.push_back(Waiter::Task(Parked::park(task)));
             return None;
         };
         task.respond(Response(kind));
@@ -272,9 +323,9 @@ impl ChanCore {
     }
 
     /// Removes a withdrawn task's (stale) entries from the wait queues.
-    pub(crate) fn withdraw(&self, shared: &Arc<TaskShared>) {
+    pub(crate) fn withdraw(&self, shared: &TaskShared) {
         let mut st = self.state.lock();
-        let keep = |w: &Waiter| !matches!(w, Waiter::Task(s) if Arc::ptr_eq(s, shared));
+        let keep = |w: &Waiter| !matches!(w, Waiter::Task(p) if p.is(shared));
         st.senders.retain(keep);
         st.receivers.retain(keep);
     }
@@ -399,8 +450,8 @@ impl ChanCore {
         let senders = std::mem::take(&mut st.senders);
         for w in receivers {
             match w {
-                Waiter::Task(shared) => {
-                    if let Some(task) = shared.unpark() {
+                Waiter::Task(parked) => {
+                    if let Some(task) = parked.unpark() {
                         respond(task, ResponseKind::Channel(ChannelError::Closed, None));
                     }
                 }
@@ -409,8 +460,8 @@ impl ChanCore {
         }
         for w in senders {
             match w {
-                Waiter::Task(shared) => {
-                    if let Some(mut task) = shared.unpark() {
+                Waiter::Task(parked) => {
+                    if let Some(mut task) = parked.unpark() {
                         let value = task.take_send_value();
                         respond(task, ResponseKind::Channel(ChannelError::Closed, value));
                     }
@@ -458,7 +509,7 @@ impl ChanCore {
         let receivers = std::mem::take(&mut st.receivers);
         for w in senders.into_iter().chain(receivers) {
             match w {
-                Waiter::Task(shared) => out.extend(shared.unpark()),
+                Waiter::Task(parked) => out.extend(parked.unpark()),
                 Waiter::Ext(slot) => Self::fail_ext(&slot),
             }
         }

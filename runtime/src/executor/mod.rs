@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::JoinHandle;
 
+use crate::channel::ChanCore;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 use crate::task::{
     Cx, FrameReport, FrameStep, JoinOutcome, PanicReport, RequestKind, Response, ResponseKind,
@@ -375,8 +376,8 @@ impl Executor {
     #[inline]
     pub(crate) fn perform(&self, mut task: Box<Task>, request: RequestKind) -> Option<Box<Task>> {
         match request {
-            RequestKind::Recv { chan } => chan.recv_task(task),
-            RequestKind::Send { chan, value } => chan.send_value(task, value),
+            RequestKind::Recv { chan } => ChanCore::recv_task(chan, task),
+            RequestKind::Send { chan, value } => ChanCore::send_value(chan, task, value),
             RequestKind::Sleep { until } => {
                 if until <= std::time::Instant::now() {
                     task.respond(Response(ResponseKind::Unit));

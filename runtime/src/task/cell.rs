@@ -24,8 +24,19 @@
 //! future) until the cell holds the task, or until the task has finished.
 //!
 //! Lock order: a channel's lock, then a cell's lock. Never the reverse.
+//!
+//! # Channel wait queues
+//!
+//! A channel's wait queue holds the address of a parked task's `TaskShared` (see
+//! [`TaskShared::park_in_channel`]), without a reference count: a hand-off moves no count. It is dereferenced only under the
+//! channel's lock while the entry is in the queue, and the `TaskShared` is alive then: while the
+//! task is in its cell, the task's own `shared` field holds a count; a freezer that takes the
+//! task out of the cell holds the handle's count, and keeps the task, until it has withdrawn the
+//! entry under that same lock ([`ChanCore::withdraw`](crate::channel::ChanCore::withdraw)).
+//! Only the channel operations, which pop the entry under the lock, take the task out otherwise.
 
 use std::panic::Location;
+use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::frame::FrameStack;
@@ -275,6 +286,27 @@ impl TaskShared {
             w.wake();
         }
         shared
+    }
+
+    /// Parks `task` in its cell for a channel wait queue and returns the address the queue
+    /// keeps. Moves no reference count (module docs, "Channel wait queues").
+    ///
+    /// Call with the channel's lock held, like [`park`](Self::park).
+    #[inline]
+    pub(crate) fn park_in_channel(task: Box<Task>) -> NonNull<TaskShared> {
+        let ptr = NonNull::from(&*task.shared);
+        // SAFETY: `task` holds a count on its `TaskShared`. It stays alive while this function
+        // uses it: until the cell is unlocked, nobody can take the task out of the cell; after,
+        // only the waker taken out under the lock is used.
+        let shared = unsafe { ptr.as_ref() };
+        let mut cell = shared.cell.lock();
+        cell.task = Some(task);
+        let freezer = cell.freezer.take();
+        drop(cell);
+        if let Some(w) = freezer {
+            w.wake();
+        }
+        ptr
     }
 
     /// Takes the parked task out of the cell, if it is there.

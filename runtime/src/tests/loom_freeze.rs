@@ -71,15 +71,17 @@ fn parked_task(core: &Arc<ChanCore>, sched: &Arc<FakeSched>, how: Parked) -> Arc
     let chan = Arc::clone(core);
     let parked = match how {
         Parked::Recv => {
-            task.set_pending(RequestKind::Recv { chan });
-            core.recv_task(task)
+            task.set_pending(RequestKind::Recv {
+                chan: Arc::clone(&chan),
+            });
+            ChanCore::recv_task(chan, task)
         }
         Parked::Send => {
             task.set_pending(RequestKind::Send {
-                chan,
+                chan: Arc::clone(&chan),
                 value: Some(Value::new(5u64)),
             });
-            core.send_task(task)
+            ChanCore::send_task(chan, task)
         }
     };
     assert!(parked.is_none(), "the task parks");
@@ -140,7 +142,10 @@ fn worker(idle: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
     task.set_pending(RequestKind::Recv {
         chan: Arc::clone(idle),
     });
-    assert!(idle.recv_task(task).is_none(), "nobody sends on `idle`");
+    assert!(
+        ChanCore::recv_task(Arc::clone(idle), task).is_none(),
+        "nobody sends on `idle`"
+    );
     consumed
 }
 
