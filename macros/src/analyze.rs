@@ -152,9 +152,40 @@ impl Analyzer {
 
 /// Reports stored locals the macro cannot store.
 fn check(ir: &Lowered, at: &BTreeMap<usize, Set>, errors: &mut Vec<syn::Error>) {
+    let mut in_scope = BTreeMap::new();
+    scopes(&ir.body, &mut Vec::new(), &mut in_scope);
     let mut reported = BTreeSet::new();
     for (&point, live) in at {
         let await_span = ir.points[point].span;
+        // The suspending code stores locals by name: a stored local must not be hidden there
+        // by a newer one of the same name that is not stored (both stored is reported below).
+        for &v in live {
+            let var = &ir.vars[v];
+            let visible = in_scope
+                .get(&point)
+                .and_then(|s: &Vec<VarId>| s.iter().rev().find(|&&w| ir.vars[w].name == var.name));
+            if let Some(&inner) = visible.filter(|&&w| w != v && !live.contains(&w)) {
+                if reported.insert((inner, usize::MAX)) {
+                    let name = &var.name;
+                    let mut e = syn::Error::new(
+                        ir.vars[inner].span,
+                        format!(
+                            "this `{name}` hides another `{name}` that is still needed after an \
+                             `.await` in its scope; rename one of them"
+                        ),
+                    );
+                    e.combine(syn::Error::new(
+                        var.span,
+                        format!("the `{name}` the task must keep"),
+                    ));
+                    e.combine(syn::Error::new(
+                        await_span,
+                        format!("the `.await` the outer `{name}` lives across"),
+                    ));
+                    errors.push(e);
+                }
+            }
+        }
         let mut names: BTreeMap<String, VarId> = BTreeMap::new();
         for &v in live {
             let var = &ir.vars[v];
@@ -165,11 +196,15 @@ fn check(ir: &Lowered, at: &BTreeMap<usize, Set>, errors: &mut Vec<syn::Error>) 
                     let mut e = syn::Error::new(
                         ir.vars[inner].span,
                         format!(
-                            "`{name}` shadows another `{name}` that is still needed after this \
-                             `.await`; rename one of them"
+                            "`{name}` shadows another `{name}` and both are still needed after \
+                             an `.await`; rename one of them"
                         ),
                     );
                     e.combine(syn::Error::new(ir.vars[outer].span, "the other one"));
+                    e.combine(syn::Error::new(
+                        await_span,
+                        format!("both `{name}`s are still needed after this `.await`"),
+                    ));
                     errors.push(e);
                 }
             }
@@ -211,15 +246,45 @@ fn check(ir: &Lowered, at: &BTreeMap<usize, Set>, errors: &mut Vec<syn::Error>) 
             if let Some(msg) = problem {
                 if reported.insert((v, 0)) {
                     let mut e = syn::Error::new(var.span, msg);
-                    e.combine(syn::Error::new(
-                        await_span,
-                        format!("`{name}` is still needed after this `.await`"),
-                    ));
+                    let needed = if var.kind == VarKind::Temp {
+                        "that value is still needed after this `.await`".to_string()
+                    } else {
+                        format!("`{name}` is still needed after this `.await`")
+                    };
+                    e.combine(syn::Error::new(await_span, needed));
                     errors.push(e);
                 }
             }
         }
     }
+}
+
+/// The variables in scope at each suspension point, oldest first.
+fn scopes(b: &Block, outer: &mut Vec<VarId>, out: &mut BTreeMap<usize, Vec<VarId>>) {
+    let mark = outer.len();
+    outer.extend(b.entry.iter().copied());
+    for s in &b.stmts {
+        match &s.kind {
+            StmtKind::Await { point, .. } => {
+                out.insert(*point, outer.clone());
+            }
+            StmtKind::If { then, els, .. } => {
+                scopes(then, outer, out);
+                scopes(els, outer, out);
+            }
+            StmtKind::Match { arms, .. } => {
+                for a in arms {
+                    scopes(&a.body, outer, out);
+                }
+            }
+            StmtKind::Loop { body, .. } | StmtKind::Block { body, .. } => {
+                scopes(body, outer, out);
+            }
+            StmtKind::Plain { .. } | StmtKind::Return { .. } => {}
+        }
+        outer.extend(s.decls.iter().copied());
+    }
+    outer.truncate(mark);
 }
 
 /// Whether a type holds a borrow (`&T`, or a lifetime other than `'static`).
