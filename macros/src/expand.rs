@@ -158,9 +158,13 @@ impl<'a> Expander<'a> {
                 // The suspend call carries the user's span: its `#[track_caller]` location is
                 // the task's suspension point in reports.
                 let suspend = quote_spanned!(*span=> __cx.suspend(__tern_effect));
+                // So is the pin: "cannot be awaited" errors point at the user's `.await`.
+                let (pin_krate, pin_w) = (respan(quote!(#krate), *span), respan(quote!(#w), *span));
+                let pin =
+                    quote_spanned!(*span=> #pin_krate::__private::pin(&#pin_w, &__tern_effect));
                 quote! {{
                     let __tern_effect = #effect;
-                    #krate::__private::pin(&#w, &__tern_effect);
+                    #pin;
                     let __tern_step = #suspend;
                     *self = Self::#variant { #(#fields),* };
                     return __tern_step;
@@ -241,10 +245,13 @@ impl<'a> Expander<'a> {
     fn resume_stmt(&mut self, s: &Stmt, point: usize) -> TokenStream {
         let krate = self.krate;
         match &s.kind {
-            StmtKind::Await { temp, .. } => {
+            StmtKind::Await { temp, span, .. } => {
                 let w = Self::witness(point);
                 let name = &self.ir.vars[*temp].name;
-                quote!(let #name = #krate::__private::resumed(&#w, __cx);)
+                // Spanned like the suspending code, so rustc reports a non-effect once.
+                let (krate, w) = (respan(quote!(#krate), *span), respan(quote!(#w), *span));
+                let resumed = quote_spanned!(*span=> #krate::__private::resumed(&#w, __cx));
+                quote!(let #name = #resumed;)
             }
             StmtKind::If { then, els, .. } => {
                 let b = if contains_block(then, point) {
@@ -318,6 +325,23 @@ impl<'a> Expander<'a> {
             })
             .unwrap_or_default()
     }
+}
+
+/// `ts` with every token's span set to `span` (so an error about the whole expression points
+/// at the user's code rather than at the attribute).
+fn respan(ts: TokenStream, span: Span) -> TokenStream {
+    ts.into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                tt = proc_macro2::TokenTree::Group(ng);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
 
 fn contains(s: &Stmt, point: usize) -> bool {

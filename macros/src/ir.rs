@@ -551,7 +551,7 @@ impl<'a> Lower<'a> {
                         let guard = arm.guard.map(|(_, g)| {
                             if has_await(&g) {
                                 self.err(
-                                    g.span(),
+                                    first_await_span(&g).unwrap_or_else(|| g.span()),
                                     "`.await` in a match guard is not supported; \
                                      await before the `match` and bind the result with `let`",
                                 );
@@ -1236,6 +1236,23 @@ impl<'ast> Visit<'ast> for AwaitFinder {
             self.0 = true;
         }
     }
+}
+
+/// The span of the first `.await` keyword in `e` (outside closures and async blocks).
+fn first_await_span(e: &Expr) -> Option<Span> {
+    struct Find(Option<Span>);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_expr_await(&mut self, a: &'ast syn::ExprAwait) {
+            self.visit_expr(&a.base);
+            self.0.get_or_insert(a.await_token.span);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut f = Find(None);
+    f.visit_expr(e);
+    f.0
 }
 
 /// Reports `.await` inside closures and async blocks: they cannot suspend the task.
