@@ -1,0 +1,9 @@
+use tern::{migratable, Channel};
+
+#[migratable]
+async fn f(input: Channel<u64>) -> u64 {
+    let _fut = async { 1 };
+    input.recv().await.unwrap()
+}
+
+fn main() {}
