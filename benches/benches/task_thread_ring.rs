@@ -1,8 +1,9 @@
 //! B1 thread-ring: 503 tasks in a ring pass a token N times; the holder at 0 wins.
 //!
-//! tern (the `RingMember` machines of `tern-tests` over rendezvous channels) at 1 and 2
-//! workers, against tokio current-thread and multi-thread (2 workers) with 503 tasks linked by
-//! `tokio::sync::mpsc` channels of capacity 1 (tokio has no rendezvous channel; capacity 1 is
+//! tern (the hand-written `RingMember` machines of `tern-tests` over rendezvous channels) at 1
+//! and 2 workers, and the same ring of `#[migratable]` `ring_member`s at 1 worker (what the
+//! macro costs), against tokio current-thread and multi-thread (2 workers) with 503 tasks
+//! linked by `tokio::sync::mpsc` channels of capacity 1 (tokio has no rendezvous channel; capacity 1 is
 //! the closest). Each iteration builds the ring, injects N, waits for the winner and checks it
 //! is `(N mod 503) + 1`; it panics on a wrong winner.
 //!
@@ -25,10 +26,15 @@ fn expected_winner(n: u64) -> u32 {
 }
 
 /// One tern ring of N hops on `node`; channel names are fresh for every call.
-fn tern_ring(driver: &tokio::runtime::Runtime, node: &tern::Node, n: u64) -> u32 {
+fn tern_ring(
+    driver: &tokio::runtime::Runtime,
+    node: &tern::Node,
+    n: u64,
+    members: tern_tests::Members,
+) -> u32 {
     static RUN: AtomicUsize = AtomicUsize::new(0);
     let prefix = format!("bench-ring-{}", RUN.fetch_add(1, Ordering::Relaxed));
-    driver.block_on(tern_tests::thread_ring(node, &prefix, RING, n))
+    driver.block_on(tern_tests::thread_ring_of(node, &prefix, RING, n, members))
 }
 
 /// One tokio ring of N hops: member `i` owns the receiver of channel `i` and the sender of
@@ -88,9 +94,26 @@ fn thread_ring(c: &mut Criterion) {
         &driver,
         "bench-ring",
         &want,
-        |node| tern_ring(&driver, node, n),
+        |node| tern_ring(&driver, node, n, tern_tests::Members::HandWritten),
         |rt| rt.block_on(tokio_ring(n)),
     );
+    // The same ring with `#[migratable]` members: what the macro costs.
+    let node = driver.block_on(async {
+        match tern::Node::builder("bench-ring-macro")
+            .workers(1)
+            .start()
+            .await
+        {
+            Ok(node) => node,
+            Err(e) => panic!("bench node did not start: {e}"),
+        }
+    });
+    group.bench_function("tern-migratable/1w", |b| {
+        b.iter(|| {
+            let got = tern_ring(&driver, &node, n, tern_tests::Members::Generated);
+            assert_eq!(got, want, "wrong winner");
+        })
+    });
     group.finish();
 }
 

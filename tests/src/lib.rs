@@ -134,6 +134,30 @@ impl Machine for RingMember {
 }
 tern::register_machine!(RingMember);
 
+/// The same member as [`RingMember`], written as a `#[migratable]` function (the benches
+/// compare the two to measure what the macro costs).
+#[tern::migratable]
+pub async fn ring_member(name: u32, inbox: Channel<u64>, next: Channel<u64>, done: Channel<u32>) {
+    while let Ok(token) = inbox.recv().await {
+        if token == 0 {
+            if done.send(name).await.is_err() {
+                return;
+            }
+        } else if next.send(token - 1).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Which machine a [`Ring`]'s members are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Members {
+    /// The hand-written [`RingMember`].
+    HandWritten,
+    /// The `#[migratable]` [`ring_member`].
+    Generated,
+}
+
 /// A thread-ring of tasks on one node, every member parked in `recv` and ready for a token.
 pub struct Ring {
     inboxes: Vec<Channel<u64>>,
@@ -144,18 +168,30 @@ impl Ring {
     /// Spawns `size` members on `node` under channel names `{prefix}/ring/…` and waits until
     /// every one of them waits on its inbox.
     pub async fn new(node: &Node, prefix: &str, size: u32) -> Ring {
+        Ring::with_members(node, prefix, size, Members::HandWritten).await
+    }
+
+    /// [`Ring::new`] with the members of your choice.
+    pub async fn with_members(node: &Node, prefix: &str, size: u32, members: Members) -> Ring {
         let inboxes: Vec<Channel<u64>> = (0..size)
             .map(|i| node.channel(&format!("{prefix}/ring/{i}")))
             .collect();
         let done = node.buffered_channel::<u32>(&format!("{prefix}/ring/done"), 1);
         for i in 0..size as usize {
-            node.spawn(RingMember {
-                name: i as u32 + 1,
-                inbox: inboxes[i].clone(),
-                next: inboxes[(i + 1) % size as usize].clone(),
-                done: done.clone(),
-                at: 0,
-            });
+            let (name, inbox) = (i as u32 + 1, inboxes[i].clone());
+            let next = inboxes[(i + 1) % size as usize].clone();
+            match members {
+                Members::HandWritten => drop(node.spawn(RingMember {
+                    name,
+                    inbox,
+                    next,
+                    done: done.clone(),
+                    at: 0,
+                })),
+                Members::Generated => {
+                    drop(node.spawn(ring_member(name, inbox, next, done.clone())))
+                }
+            }
         }
         while inboxes.iter().any(|c| c.balance() != -1) {
             std::thread::yield_now();
@@ -186,7 +222,18 @@ impl Ring {
 /// Builds a thread-ring of `size` members on `node` under channel names `{prefix}/ring/…`,
 /// injects `token`, and returns the winner's name. Closes the ring afterwards.
 pub async fn thread_ring(node: &Node, prefix: &str, size: u32, token: u64) -> u32 {
-    let ring = Ring::new(node, prefix, size).await;
+    thread_ring_of(node, prefix, size, token, Members::HandWritten).await
+}
+
+/// [`thread_ring`] with the members of your choice.
+pub async fn thread_ring_of(
+    node: &Node,
+    prefix: &str,
+    size: u32,
+    token: u64,
+    members: Members,
+) -> u32 {
+    let ring = Ring::with_members(node, prefix, size, members).await;
     let winner = ring.pass(token).await;
     ring.close();
     winner

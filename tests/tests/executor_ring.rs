@@ -1,21 +1,26 @@
 //! The executor under load: thread-ring at 1 and 2 workers, and many tasks at once.
 
-use tern_tests::{node, thread_ring, Relay};
+use tern_tests::{node, thread_ring_of, Members, Relay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thread_ring_prints_the_expected_winner() {
-    for workers in [1, 2] {
+    for (workers, members) in [
+        (1, Members::HandWritten),
+        (2, Members::HandWritten),
+        (1, Members::Generated),
+        (2, Members::Generated),
+    ] {
         let n = node("ring", workers).await;
         for (token, winner) in [
             (1000u64, 498u32),
             (503, 1),
             (10_000, (10_000 % 503) as u32 + 1),
         ] {
-            let prefix = format!("w{workers}-t{token}");
+            let prefix = format!("w{workers}-t{token}-{members:?}");
             assert_eq!(
-                thread_ring(&n, &prefix, 503, token).await,
+                thread_ring_of(&n, &prefix, 503, token, members).await,
                 winner,
-                "N = {token}, {workers} workers"
+                "N = {token}, {workers} workers, {members:?} members"
             );
         }
         n.shutdown().await;

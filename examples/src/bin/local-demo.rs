@@ -116,7 +116,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // 2. thread-ring.
     let token = 1_000_000u64;
     let ring_start = Instant::now();
-    let winner = tern_tests::thread_ring(&alpha, "demo", 503, token).await;
+    let winner =
+        tern_tests::thread_ring_of(&alpha, "demo", 503, token, tern_tests::Members::Generated)
+            .await;
     let want = (token % 503) as u32 + 1;
     check(
         winner == want,
