@@ -4,7 +4,8 @@
 //!
 //! The pipeline is parse → ir → analyze → expand:
 //! - `parse`: attribute arguments and the function signature, with spanned errors;
-//! - `ir`: the body lowered to a structured IR where every `.await` is a statement;
+//! - `ir` and `lower`: the body lowered to a structured IR where every `.await` is a
+//!   statement (`syntax` holds the scanning helpers);
 //! - `analyze`: liveness — which locals each suspension point stores — and the checks that
 //!   they can be stored;
 //! - `expand`: the state enum, its `Machine` impl and the constructor.
@@ -16,8 +17,10 @@
 mod analyze;
 mod expand;
 mod ir;
+mod lower;
 mod parse;
 mod rewrite;
+mod syntax;
 
 use proc_macro::TokenStream;
 

@@ -7,7 +7,7 @@ use syn::{FnArg, Pat, ReturnType, Type};
 
 use crate::analyze::analyze;
 use crate::expand::Expander;
-use crate::ir::Lower;
+use crate::lower::Lower;
 use crate::rewrite::Rewriter;
 
 /// `#[migratable(name = "…", crate = "…")]`.
