@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ir::{Block, Jump, Lowered, Stmt, StmtKind, Uses, VarId, VarKind};
+use crate::syntax::unstorable;
 
 type Set = BTreeSet<VarId>;
 
@@ -154,68 +155,61 @@ impl Analyzer {
 fn check(ir: &Lowered, at: &BTreeMap<usize, Set>, errors: &mut Vec<syn::Error>) {
     let mut in_scope = BTreeMap::new();
     scopes(&ir.body, &mut Vec::new(), &mut in_scope);
-    let mut reported = BTreeSet::new();
+    let mut hidden = BTreeSet::new();
+    let mut untyped = BTreeSet::new();
     for (&point, live) in at {
         let await_span = ir.points[point].span;
-        // The suspending code stores locals by name: a stored local must not be hidden there
-        // by a newer one of the same name that is not stored (both stored is reported below).
-        for &v in live {
-            let var = &ir.vars[v];
-            let visible = in_scope
-                .get(&point)
-                .and_then(|s: &Vec<VarId>| s.iter().rev().find(|&&w| ir.vars[w].name == var.name));
-            if let Some(&inner) = visible.filter(|&&w| w != v && !live.contains(&w)) {
-                if reported.insert((inner, usize::MAX)) {
-                    let name = &var.name;
-                    let mut e = syn::Error::new(
-                        ir.vars[inner].span,
-                        format!(
-                            "this `{name}` hides another `{name}` that is still needed after an \
-                             `.await` in its scope; rename one of them"
-                        ),
-                    );
-                    e.combine(syn::Error::new(
-                        var.span,
-                        format!("the `{name}` the task must keep"),
-                    ));
-                    e.combine(syn::Error::new(
-                        await_span,
-                        format!("the `.await` the outer `{name}` lives across"),
-                    ));
-                    errors.push(e);
-                }
-            }
-        }
-        let mut names: BTreeMap<String, VarId> = BTreeMap::new();
         for &v in live {
             let var = &ir.vars[v];
             let name = var.name.to_string();
-            if let Some(&other) = names.get(&name) {
-                if reported.insert((v, usize::MAX)) {
-                    let (outer, inner) = (other.min(v), other.max(v));
+            // The suspending code stores locals by name, so the name must mean this local
+            // there: a newer local of the same name in scope hides it.
+            let visible = in_scope
+                .get(&point)
+                .and_then(|s: &Vec<VarId>| s.iter().rev().find(|&&w| ir.vars[w].name == var.name));
+            if let Some(&inner) = visible.filter(|&&w| w != v) {
+                if hidden.insert(inner) {
+                    let both = live.contains(&inner);
                     let mut e = syn::Error::new(
                         ir.vars[inner].span,
-                        format!(
-                            "`{name}` shadows another `{name}` and both are still needed after \
-                             an `.await`; rename one of them"
-                        ),
+                        if both {
+                            format!(
+                                "`{name}` shadows another `{name}` and both are still needed \
+                                 after an `.await`; rename one of them"
+                            )
+                        } else {
+                            format!(
+                                "this `{name}` hides another `{name}` that is still needed after \
+                                 an `.await` in its scope; rename one of them"
+                            )
+                        },
                     );
-                    e.combine(syn::Error::new(ir.vars[outer].span, "the other one"));
+                    e.combine(syn::Error::new(
+                        var.span,
+                        if both {
+                            "the other one".to_string()
+                        } else {
+                            format!("the `{name}` the task must keep")
+                        },
+                    ));
                     e.combine(syn::Error::new(
                         await_span,
-                        format!("both `{name}`s are still needed after this `.await`"),
+                        if both {
+                            format!("both `{name}`s are still needed after this `.await`")
+                        } else {
+                            format!("the `.await` the outer `{name}` lives across")
+                        },
                     ));
                     errors.push(e);
                 }
             }
-            names.insert(name.clone(), v);
             let problem = match (&var.ty, var.kind) {
                 (Some(syn::Type::Reference(_)), _) => Some(format!(
                     "`{name}` is a borrow that lives across an `.await`; a suspended task is \
                      plain data and cannot hold borrows. Store an owned value (clone it, or keep \
                      the owner and borrow again after the `.await`)"
                 )),
-                (Some(ty), _) if has_lifetime(ty) => Some(format!(
+                (Some(ty), _) if unstorable(ty).is_some() => Some(format!(
                     "`{name}` holds a borrow (its type has a lifetime) across an `.await`; a \
                      suspended task cannot hold borrows. Store an owned value instead"
                 )),
@@ -244,7 +238,7 @@ fn check(ir: &Lowered, at: &BTreeMap<usize, Set>, errors: &mut Vec<syn::Error>) 
                 (None, VarKind::Param | VarKind::Iter) => None,
             };
             if let Some(msg) = problem {
-                if reported.insert((v, 0)) {
+                if untyped.insert(v) {
                     let mut e = syn::Error::new(var.span, msg);
                     let needed = if var.kind == VarKind::Temp {
                         "that value is still needed after this `.await`".to_string()
@@ -285,23 +279,4 @@ fn scopes(b: &Block, outer: &mut Vec<VarId>, out: &mut BTreeMap<usize, Vec<VarId
         outer.extend(s.decls.iter().copied());
     }
     outer.truncate(mark);
-}
-
-/// Whether a type holds a borrow (`&T`, or a lifetime other than `'static`).
-fn has_lifetime(ty: &syn::Type) -> bool {
-    use syn::visit::Visit;
-    struct Find(bool);
-    impl<'ast> Visit<'ast> for Find {
-        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
-            if l.ident != "static" {
-                self.0 = true;
-            }
-        }
-        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
-            self.0 = true;
-        }
-    }
-    let mut f = Find(false);
-    f.visit_type(ty);
-    f.0
 }

@@ -311,15 +311,14 @@ impl<'a> Expander<'a> {
     }
 
     /// The state variant's fields: `name: Type`.
-    pub(crate) fn variant_fields(&self, point: usize) -> Vec<(syn::Ident, syn::Type, Span)> {
+    pub(crate) fn variant_fields(&self, point: usize) -> Vec<(syn::Ident, syn::Type)> {
         self.fields
             .get(&point)
             .map(|list| {
                 list.iter()
                     .map(|(v, f)| {
-                        let var = &self.ir.vars[*v];
-                        let ty = var.ty.clone().unwrap_or_else(|| syn::parse_quote!(()));
-                        (f.clone(), ty, var.span)
+                        let ty = self.ir.vars[*v].ty.clone();
+                        (f.clone(), ty.unwrap_or_else(|| syn::parse_quote!(())))
                     })
                     .collect()
             })

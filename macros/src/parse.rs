@@ -9,6 +9,7 @@ use crate::analyze::analyze;
 use crate::expand::Expander;
 use crate::lower::Lower;
 use crate::rewrite::Rewriter;
+use crate::syntax::unstorable;
 
 /// `#[migratable(name = "…", crate = "…")]`.
 struct Args {
@@ -55,27 +56,6 @@ fn fingerprint(text: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
-}
-
-fn type_has_borrow_or_impl(ty: &Type) -> Option<&'static str> {
-    use syn::visit::Visit;
-    struct Find(Option<&'static str>);
-    impl<'ast> Visit<'ast> for Find {
-        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
-            self.0.get_or_insert("a borrow");
-        }
-        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
-            if l.ident != "static" {
-                self.0.get_or_insert("a borrow");
-            }
-        }
-        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
-            self.0.get_or_insert("`impl Trait`");
-        }
-    }
-    let mut f = Find(None);
-    f.visit_type(ty);
-    f.0
 }
 
 struct Param {
@@ -267,7 +247,7 @@ fn one(
                         None
                     }
                 };
-                if let Some(what) = type_has_borrow_or_impl(&pt.ty) {
+                if let Some(what) = unstorable(&pt.ty) {
                     errors.push(syn::Error::new(
                         pt.ty.span(),
                         format!(
@@ -289,7 +269,7 @@ fn one(
     let output: Type = match &sig.output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => {
-            if let Some(what) = type_has_borrow_or_impl(ty) {
+            if let Some(what) = unstorable(ty) {
                 errors.push(syn::Error::new(
                     ty.span(),
                     format!(
@@ -390,7 +370,7 @@ fn one(
     let variants = reached.iter().map(|&p| {
         let v = Expander::variant(p);
         let fields = ex.variant_fields(p);
-        let fields = fields.iter().map(|(f, ty, _)| quote!(#f: #ty));
+        let fields = fields.iter().map(|(f, ty)| quote!(#f: #ty));
         quote!(#v { #(#fields),* })
     });
     let fn_str = match &type_name {
@@ -400,7 +380,7 @@ fn one(
     let debug_arms = reached.iter().map(|&p| {
         let v = Expander::variant(p);
         let fields = ex.variant_fields(p);
-        let names: Vec<_> = fields.iter().map(|(f, _, _)| f.clone()).collect();
+        let names: Vec<_> = fields.iter().map(|(f, _)| f.clone()).collect();
         let title = format!("{fn_str} at `{}.await`", ir.points[p].text);
         let shown = names.iter().map(|f| {
             let s = f.to_string();
@@ -469,7 +449,6 @@ fn one(
         }
     });
     let (fn_generics, fn_where) = (&sig.generics, &sig.generics.where_clause);
-    let _ = &param_tys;
 
     let ctor = quote! {
         #(#attrs)*

@@ -432,3 +432,25 @@ impl<'ast> Visit<'ast> for Collector {
 
     fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
+
+/// What keeps a type from being stored in a task, if anything: a borrow (`&T`, or a lifetime
+/// other than `'static`) or `impl Trait`.
+pub(crate) fn unstorable(ty: &Type) -> Option<&'static str> {
+    struct Find(Option<&'static str>);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
+            self.0.get_or_insert("a borrow");
+        }
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if l.ident != "static" {
+                self.0.get_or_insert("a borrow");
+            }
+        }
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0.get_or_insert("`impl Trait`");
+        }
+    }
+    let mut f = Find(None);
+    f.visit_type(ty);
+    f.0
+}
