@@ -278,18 +278,12 @@ impl TaskShared {
     #[inline]
     pub(crate) fn park(task: Box<Task>) -> Arc<TaskShared> {
         let shared = Arc::clone(&task.shared);
-        let mut cell = shared.cell.lock();
-        cell.task = Some(task);
-        let freezer = cell.freezer.take();
-        drop(cell);
-        if let Some(w) = freezer {
-            w.wake();
-        }
+        Self::park_in_channel(task);
         shared
     }
 
-    /// Parks `task` in its cell for a channel wait queue and returns the address the queue
-    /// keeps. Moves no reference count (module docs, "Channel wait queues").
+    /// Parks `task` in its cell and returns its address, moving no reference count: what a
+    /// channel wait queue keeps (module docs, "Channel wait queues").
     ///
     /// Call with the channel's lock held, like [`park`](Self::park).
     #[inline]
