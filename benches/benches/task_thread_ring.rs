@@ -34,7 +34,7 @@ fn tern_ring(
 ) -> u32 {
     static RUN: AtomicUsize = AtomicUsize::new(0);
     let prefix = format!("bench-ring-{}", RUN.fetch_add(1, Ordering::Relaxed));
-    driver.block_on(tern_tests::thread_ring_of(node, &prefix, RING, n, members))
+    driver.block_on(tern_tests::thread_ring(node, &prefix, RING, n, members))
 }
 
 /// One tokio ring of N hops: member `i` owns the receiver of channel `i` and the sender of

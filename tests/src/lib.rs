@@ -219,14 +219,9 @@ impl Ring {
     }
 }
 
-/// Builds a thread-ring of `size` members on `node` under channel names `{prefix}/ring/…`,
+/// Builds a thread-ring of `size` `members` on `node` under channel names `{prefix}/ring/…`,
 /// injects `token`, and returns the winner's name. Closes the ring afterwards.
-pub async fn thread_ring(node: &Node, prefix: &str, size: u32, token: u64) -> u32 {
-    thread_ring_of(node, prefix, size, token, Members::HandWritten).await
-}
-
-/// [`thread_ring`] with the members of your choice.
-pub async fn thread_ring_of(
+pub async fn thread_ring(
     node: &Node,
     prefix: &str,
     size: u32,

@@ -1,6 +1,6 @@
 //! The executor under load: thread-ring at 1 and 2 workers, and many tasks at once.
 
-use tern_tests::{node, thread_ring_of, Members, Relay};
+use tern_tests::{node, thread_ring, Members, Relay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thread_ring_prints_the_expected_winner() {
@@ -18,7 +18,7 @@ async fn thread_ring_prints_the_expected_winner() {
         ] {
             let prefix = format!("w{workers}-t{token}-{members:?}");
             assert_eq!(
-                thread_ring_of(&n, &prefix, 503, token, members).await,
+                thread_ring(&n, &prefix, 503, token, members).await,
                 winner,
                 "N = {token}, {workers} workers, {members:?} members"
             );

@@ -117,8 +117,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let token = 1_000_000u64;
     let ring_start = Instant::now();
     let winner =
-        tern_tests::thread_ring_of(&alpha, "demo", 503, token, tern_tests::Members::Generated)
-            .await;
+        tern_tests::thread_ring(&alpha, "demo", 503, token, tern_tests::Members::Generated).await;
     let want = (token % 503) as u32 + 1;
     check(
         winner == want,
