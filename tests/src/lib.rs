@@ -1,7 +1,10 @@
-//! Hand-written state machines shared by the integration tests and the benches.
+//! State machines shared by the integration tests and the benches.
 //!
-//! These use the documented escape hatch (implementing [`tern::Machine`] directly); each one
-//! is registered so its snapshots can be restored.
+//! Most are hand-written: they use the documented escape hatch (implementing
+//! [`tern::Machine`] directly), and each one is registered so its snapshots can be restored.
+//! Some have a `#[migratable]` twin written as an `async fn` beside them ([`relay`] for
+//! [`Relay`], [`ring_member`] for [`RingMember`], [`skynet`] for [`Skynet`]): the same program,
+//! so that the benches can measure what the macro costs against the hand-written machine.
 
 pub mod corpus;
 
@@ -88,6 +91,21 @@ impl Machine for Relay {
 }
 tern::register_machine!(Relay);
 
+/// The same task as [`Relay`], written as a `#[migratable]` function: receives numbers on
+/// `input`, sends each running (wrapping) total on `output`, and returns the total when
+/// `input` closes (or `output` does).
+#[tern::migratable]
+pub async fn relay(input: Channel<u64>, output: Channel<u64>) -> u64 {
+    let mut total: u64 = 0;
+    while let Ok(v) = input.recv().await {
+        total = total.wrapping_add(v);
+        if output.send(total).await.is_err() {
+            return total;
+        }
+    }
+    total
+}
+
 /// One member of thread-ring: receives a token; at 0 reports its name on `done` and waits for
 /// the next token; otherwise passes `token - 1` to `next`. Ends when its inbox closes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -149,12 +167,13 @@ pub async fn ring_member(name: u32, inbox: Channel<u64>, next: Channel<u64>, don
     }
 }
 
-/// Which machine a [`Ring`]'s members are.
+/// Which of two twin machines to run: the hand-written one or its `#[migratable]` twin (a
+/// [`Ring`]'s members, a skynet, or a bench's tasks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Members {
-    /// The hand-written [`RingMember`].
+    /// The hand-written machine ([`RingMember`], [`Skynet`], …).
     HandWritten,
-    /// The `#[migratable]` [`ring_member`].
+    /// The `#[migratable]` function ([`ring_member`], [`skynet`], …).
     Generated,
 }
 
@@ -390,3 +409,140 @@ impl Machine for Skynet {
     }
 }
 tern::register_machine!(Skynet);
+
+/// The same task as [`Skynet`], written as a `#[migratable]` function: a task over `size`
+/// leaves starting at ordinal `num` spawns `fan_out` children and sums what they return (joined
+/// last to first, like [`Skynet`]); a leaf returns its ordinal. `skynet(0, 1_000_000, 10)`
+/// returns 499999500000.
+///
+/// # Panics
+/// When a child fails (the failure reaches whoever joins the root).
+#[tern::migratable]
+pub async fn skynet(num: u64, size: u64, fan_out: u64) -> u64 {
+    if size <= 1 {
+        return num;
+    }
+    let part = size / fan_out;
+    let mut children: Vec<tern::TaskHandle<u64>> = Vec::new();
+    for i in 0..fan_out {
+        children.push(tern::spawn(skynet(num + i * part, part, fan_out)));
+    }
+    let mut sum: u64 = 0;
+    while let Some(child) = children.pop() {
+        match child.join().await {
+            Ok(v) => sum += v,
+            Err(e) => panic!("a skynet child failed: {e}"),
+        }
+    }
+    sum
+}
+
+/// Spawns a skynet of `leaves` leaves (fan-out 10) of the chosen `kind` on `node` and joins it.
+///
+/// # Panics
+/// When the root task fails.
+pub async fn run_skynet(node: &Node, leaves: u64, kind: Members) -> u64 {
+    let root = match kind {
+        Members::HandWritten => node.spawn(Skynet::root(leaves, 10)),
+        Members::Generated => node.spawn(skynet(0, leaves, 10)),
+    };
+    match root.join().await {
+        Ok(sum) => sum,
+        Err(e) => panic!("skynet ({kind:?}) failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_generated_skynet_answers_like_the_hand_written_one() {
+        for workers in [1, 2] {
+            let node = node("skynet-twins", workers).await;
+            for leaves in [1, 10, 1000] {
+                let want = leaves * (leaves - 1) / 2;
+                let hand = run_skynet(&node, leaves, Members::HandWritten).await;
+                let gen = run_skynet(&node, leaves, Members::Generated).await;
+                assert_eq!(
+                    (hand, gen),
+                    (want, want),
+                    "{leaves} leaves, {workers} workers"
+                );
+            }
+            node.shutdown().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_generated_skynet_survives_a_snapshot() {
+        let node = node("skynet-frozen", 1).await;
+        // A tree of 16 leaves (fan-out 2) frozen wherever its root is (at the start or waiting
+        // for a child, whose handle the state then holds), then restored.
+        let task = node.spawn(skynet(40, 16, 2));
+        let snap = match task.snapshot().await {
+            Ok(s) => s,
+            Err(e) => panic!("snapshot failed: {e}"),
+        };
+        let restored = match node.restore::<u64>(&snap) {
+            Ok(h) => h,
+            Err(e) => panic!("restore failed: {e}"),
+        };
+        // Leaves 40..56: the sum of the ordinals.
+        assert_eq!(restored.join().await.ok(), Some((40..56).sum::<u64>()));
+        node.shutdown().await;
+    }
+
+    /// Sends `values` through a relay of either kind and returns its totals and its output.
+    async fn through_relay(kind: Members, values: &[u64], freeze: bool) -> (Vec<u64>, u64) {
+        let node = node("relay-twins", 1).await;
+        let (input, output) = (node.channel::<u64>("in"), node.channel::<u64>("out"));
+        let mut task = match kind {
+            Members::HandWritten => node.spawn(Relay::new(input.clone(), output.clone())),
+            Members::Generated => node.spawn(relay(input.clone(), output.clone())),
+        };
+        let mut totals = Vec::new();
+        for &v in values {
+            if freeze {
+                let snap = match task.snapshot().await {
+                    Ok(s) => s,
+                    Err(e) => panic!("snapshot of {kind:?} failed: {e}"),
+                };
+                task = match node.restore::<u64>(&snap) {
+                    Ok(h) => h,
+                    Err(e) => panic!("restore of {kind:?} failed: {e}"),
+                };
+            }
+            if let Err(e) = input.send(v).await {
+                panic!("relay input: {e}");
+            }
+            match output.recv().await {
+                Ok(t) => totals.push(t),
+                Err(e) => panic!("relay output: {e}"),
+            }
+        }
+        input.close();
+        let out = match task.join().await {
+            Ok(t) => t,
+            Err(e) => panic!("relay {kind:?} failed: {e}"),
+        };
+        node.shutdown().await;
+        (totals, out)
+    }
+
+    #[tokio::test]
+    async fn the_generated_relay_behaves_like_the_hand_written_one() {
+        let values = [5, 7, u64::MAX, 3];
+        let want = (vec![5, 12, 11, 14], 14);
+        for freeze in [false, true] {
+            assert_eq!(
+                through_relay(Members::HandWritten, &values, freeze).await,
+                want
+            );
+            assert_eq!(
+                through_relay(Members::Generated, &values, freeze).await,
+                want
+            );
+        }
+    }
+}
