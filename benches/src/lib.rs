@@ -17,6 +17,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use serde::{Deserialize, Serialize};
 use tern::{Channel, Cx, Machine, Node, Step};
+pub use tern_tests::Members;
 
 /// Whether the quick smoke mode is on (`TERN_BENCH_QUICK=1`): smaller problem sizes.
 pub fn quick() -> bool {
@@ -437,16 +438,18 @@ pub fn skynet_answer(leaves: u64) -> u64 {
     leaves * (leaves - 1) / 2
 }
 
-/// One skynet of `leaves` leaves on a tern node: `tern_tests::Skynet`, joined from `driver`.
+/// One skynet of `leaves` leaves on a tern node, joined from `driver`: the hand-written
+/// `tern_tests::Skynet` or the `#[migratable]` `tern_tests::skynet`, as `kind` says.
 ///
 /// # Panics
 /// When the root task fails.
-pub fn skynet_on_tern(driver: &tokio::runtime::Runtime, node: &Node, leaves: u64) -> u64 {
-    let root = node.spawn(tern_tests::Skynet::root(leaves, 10));
-    match driver.block_on(root.join()) {
-        Ok(sum) => sum,
-        Err(e) => panic!("tern skynet failed: {e}"),
-    }
+pub fn skynet_on_tern(
+    driver: &tokio::runtime::Runtime,
+    node: &Node,
+    leaves: u64,
+    kind: Members,
+) -> u64 {
+    driver.block_on(tern_tests::run_skynet(node, leaves, kind))
 }
 
 /// One skynet of `leaves` leaves on a tokio runtime ([`tokio_skynet`], spawned on `rt`).
