@@ -7,6 +7,9 @@
 //!   this shows what a second worker costs, not a forced cross-core hand-off.
 //! - `tern/task-to-thread`: an `Echo` task on a 1-worker node answering the bench thread,
 //!   which sends and receives with the channels' futures: every hop crosses threads.
+//! - `tern-migratable/{1w,2w,task-to-thread}`: the same with the `#[migratable]` twins `pinger`
+//!   and `echo` instead of the hand-written `Pinger` and `Echo` (what the macro costs); each
+//!   runs right after its hand-written variant.
 //! - `tokio/{mpsc,oneshot}/{current-thread,multi-thread-2w}`: two tokio tasks; `mpsc` bounces
 //!   the value over two `mpsc` channels of capacity 1, `oneshot` sends each value with a fresh
 //!   `oneshot` sender for the answer.
@@ -21,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use tern_benches::{Echo, Pinger};
+use tern_benches::Members;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -30,14 +33,19 @@ fn fresh_name(kind: &str) -> String {
     format!("bench-pp-{kind}-{}", RUN.fetch_add(1, Ordering::Relaxed))
 }
 
-/// `rounds` round trips between two tern tasks on `node`.
-fn tern_tasks(driver: &tokio::runtime::Runtime, node: &tern::Node, rounds: u64) -> Duration {
+/// `rounds` round trips between two tern tasks of the given `kind` on `node`.
+fn tern_tasks(
+    driver: &tokio::runtime::Runtime,
+    node: &tern::Node,
+    rounds: u64,
+    kind: Members,
+) -> Duration {
     let name = fresh_name("tasks");
     let ping = node.channel::<u64>(&format!("{name}/ping"));
     let pong = node.channel::<u64>(&format!("{name}/pong"));
     let start = Instant::now();
-    let echo = node.spawn(Echo::new(ping.clone(), pong.clone()));
-    let pinger = node.spawn(Pinger::new(ping, pong, rounds));
+    let echo = tern_benches::spawn_echo(node, kind, ping.clone(), pong.clone());
+    let pinger = tern_benches::spawn_pinger(node, kind, ping, pong, rounds);
     let done = driver.block_on(pinger.join());
     let elapsed = start.elapsed();
     match done {
@@ -51,12 +59,17 @@ fn tern_tasks(driver: &tokio::runtime::Runtime, node: &tern::Node, rounds: u64) 
     elapsed
 }
 
-/// `rounds` round trips between the bench thread and a tern task.
-fn tern_thread(driver: &tokio::runtime::Runtime, node: &tern::Node, rounds: u64) -> Duration {
+/// `rounds` round trips between the bench thread and a tern echo task of the given `kind`.
+fn tern_thread(
+    driver: &tokio::runtime::Runtime,
+    node: &tern::Node,
+    rounds: u64,
+    kind: Members,
+) -> Duration {
     let name = fresh_name("thread");
     let ping = node.channel::<u64>(&format!("{name}/ping"));
     let pong = node.channel::<u64>(&format!("{name}/pong"));
-    let echo = node.spawn(Echo::new(ping.clone(), pong.clone()));
+    let echo = tern_benches::spawn_echo(node, kind, ping.clone(), pong.clone());
     let elapsed = driver.block_on(async {
         let start = Instant::now();
         for i in 0..rounds {
@@ -176,17 +189,27 @@ fn ping_pong(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }))
         .throughput(Throughput::Elements(1));
 
+    // Each hand-written variant is followed by its `#[migratable]` twin (`tern-migratable/…`)
+    // on the same node, so that the pair sees the same state of the machine (this VM drifts).
+    let kinds = [
+        (Members::HandWritten, "tern"),
+        (Members::Generated, "tern-migratable"),
+    ];
     tern_benches::for_each_tern_node(&driver, "bench-pp", |node, workers| {
-        tern_tasks(&driver, node, 1000);
-        group.bench_function(format!("tern/{workers}w"), |b| {
-            b.iter_custom(|iters| tern_tasks(&driver, node, iters));
-        });
+        for (kind, label) in kinds {
+            tern_tasks(&driver, node, 1000, kind);
+            group.bench_function(format!("{label}/{workers}w"), |b| {
+                b.iter_custom(|iters| tern_tasks(&driver, node, iters, kind));
+            });
+        }
     });
     let node = tern_benches::start_node(&driver, "bench-pp", 1);
-    tern_thread(&driver, &node, 1000);
-    group.bench_function("tern/task-to-thread", |b| {
-        b.iter_custom(|iters| tern_thread(&driver, &node, iters));
-    });
+    for (kind, label) in kinds {
+        tern_thread(&driver, &node, 1000, kind);
+        group.bench_function(format!("{label}/task-to-thread"), |b| {
+            b.iter_custom(|iters| tern_thread(&driver, &node, iters, kind));
+        });
+    }
     driver.block_on(node.shutdown());
 
     tern_benches::for_each_tokio_runtime(|rt, label| {

@@ -317,6 +317,72 @@ impl Machine for Pinger {
 }
 tern::register_machine!(Pinger);
 
+/// The same task as [`Echo`], written as a `#[migratable]` function: answers every `v`
+/// received on `ping` with `v + 1` on `pong`; returns how many it answered when `ping` (or
+/// `pong`) closes.
+#[tern::migratable]
+pub async fn echo(ping: Channel<u64>, pong: Channel<u64>) -> u64 {
+    let mut count: u64 = 0;
+    while let Ok(v) = ping.recv().await {
+        if pong.send(v + 1).await.is_err() {
+            return count;
+        }
+        count += 1;
+    }
+    count
+}
+
+/// The same task as [`Pinger`], written as a `#[migratable]` function: sends `0, 1, …,
+/// rounds - 1` on `ping`, checking that each answer on `pong` is the value plus one; then
+/// closes both channels and returns `rounds`.
+///
+/// # Panics
+/// On a wrong answer or a closed channel (the task's join then reports it).
+#[tern::migratable]
+pub async fn pinger(ping: Channel<u64>, pong: Channel<u64>, rounds: u64) -> u64 {
+    let mut done: u64 = 0;
+    while done < rounds {
+        if let Err(e) = ping.send(done).await {
+            panic!("ping {done} not sent: {e}");
+        }
+        match pong.recv().await {
+            Ok(v) if v == done + 1 => done += 1,
+            Ok(v) => panic!("ping {done} answered with {v}"),
+            Err(e) => panic!("pong {done} not received: {e}"),
+        }
+    }
+    ping.close();
+    pong.close();
+    done
+}
+
+/// Spawns an echo of the chosen `kind` ([`Echo`] or [`echo`]) on `node`.
+pub fn spawn_echo(
+    node: &Node,
+    kind: Members,
+    ping: Channel<u64>,
+    pong: Channel<u64>,
+) -> tern::TaskHandle<u64> {
+    match kind {
+        Members::HandWritten => node.spawn(Echo::new(ping, pong)),
+        Members::Generated => node.spawn(echo(ping, pong)),
+    }
+}
+
+/// Spawns a pinger of the chosen `kind` ([`Pinger`] or [`pinger`]) on `node`.
+pub fn spawn_pinger(
+    node: &Node,
+    kind: Members,
+    ping: Channel<u64>,
+    pong: Channel<u64>,
+    rounds: u64,
+) -> tern::TaskHandle<u64> {
+    match kind {
+        Members::HandWritten => node.spawn(Pinger::new(ping, pong, rounds)),
+        Members::Generated => node.spawn(pinger(ping, pong, rounds)),
+    }
+}
+
 // ---- throughput ------------------------------------------------------------------------------
 
 /// Sends `next, next + 1, …, end - 1` on `out`, then ends.
@@ -486,4 +552,56 @@ pub fn tokio_skynet(num: u64, size: u64) -> Pin<Box<dyn Future<Output = u64> + S
         }
         sum
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rounds` round trips between a pinger and an echo of the given kinds; returns what each
+    /// of them returned.
+    async fn ping_pong(pinger: Members, echo: Members, rounds: u64) -> (u64, u64) {
+        let node = tern_tests::node("pp-twins", 1).await;
+        let (ping, pong) = (node.channel::<u64>("ping"), node.channel::<u64>("pong"));
+        let e = spawn_echo(&node, echo, ping.clone(), pong.clone());
+        let p = spawn_pinger(&node, pinger, ping, pong, rounds);
+        let done = (p.join().await.ok(), e.join().await.ok());
+        node.shutdown().await;
+        match done {
+            (Some(p), Some(e)) => (p, e),
+            other => panic!("{pinger:?} pinger / {echo:?} echo failed: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_generated_ping_pong_twins_answer_like_the_hand_written_ones() {
+        use Members::{Generated, HandWritten};
+        for (pinger, echo) in [
+            (HandWritten, HandWritten),
+            (Generated, Generated),
+            (HandWritten, Generated),
+            (Generated, HandWritten),
+        ] {
+            assert_eq!(ping_pong(pinger, echo, 100).await, (100, 100));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pinger_fails_on_a_wrong_answer() {
+        for kind in [Members::HandWritten, Members::Generated] {
+            let node = tern_tests::node("pp-wrong", 1).await;
+            let (ping, pong) = (node.channel::<u64>("ping"), node.channel::<u64>("pong"));
+            let p = spawn_pinger(&node, kind, ping.clone(), pong.clone(), 10);
+            assert_eq!(ping.recv().await.ok(), Some(0));
+            assert!(pong.send(2).await.is_ok());
+            match p.join().await {
+                Err(tern::JoinError::Failed(report)) => {
+                    let message = report.panic.map(|p| p.message).unwrap_or_default();
+                    assert!(message.contains("answered with 2"), "{kind:?}: {message}");
+                }
+                other => panic!("{kind:?}: a wrong answer was accepted: {other:?}"),
+            }
+            node.shutdown().await;
+        }
+    }
 }
