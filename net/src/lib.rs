@@ -3,3 +3,5 @@
 //!
 //! Empty for now: nodes run embedded (one process, no network) until the cluster lands.
 #![forbid(unsafe_code)]
+
+pub mod proto;
