@@ -6,4 +6,5 @@
 
 pub mod proto;
 
+pub mod quic;
 pub mod tls;
