@@ -20,76 +20,12 @@
 //! of thousands of round trips). Throughput is one element per round trip, so criterion's
 //! `thrpt` line is round trips per second and `time` is the time per round trip.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use tern_benches::Members;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-
-fn fresh_name(kind: &str) -> String {
-    static RUN: AtomicUsize = AtomicUsize::new(0);
-    format!("bench-pp-{kind}-{}", RUN.fetch_add(1, Ordering::Relaxed))
-}
-
-/// `rounds` round trips between two tern tasks of the given `kind` on `node`.
-fn tern_tasks(
-    driver: &tokio::runtime::Runtime,
-    node: &tern::Node,
-    rounds: u64,
-    kind: Members,
-) -> Duration {
-    let name = fresh_name("tasks");
-    let ping = node.channel::<u64>(&format!("{name}/ping"));
-    let pong = node.channel::<u64>(&format!("{name}/pong"));
-    let start = Instant::now();
-    let echo = tern_benches::spawn_echo(node, kind, ping.clone(), pong.clone());
-    let pinger = tern_benches::spawn_pinger(node, kind, ping, pong, rounds);
-    let done = driver.block_on(pinger.join());
-    let elapsed = start.elapsed();
-    match done {
-        Ok(n) => assert_eq!(n, rounds),
-        Err(e) => panic!("tern pinger failed: {e}"),
-    }
-    match driver.block_on(echo.join()) {
-        Ok(n) => assert_eq!(n, rounds),
-        Err(e) => panic!("tern echo failed: {e}"),
-    }
-    elapsed
-}
-
-/// `rounds` round trips between the bench thread and a tern echo task of the given `kind`.
-fn tern_thread(
-    driver: &tokio::runtime::Runtime,
-    node: &tern::Node,
-    rounds: u64,
-    kind: Members,
-) -> Duration {
-    let name = fresh_name("thread");
-    let ping = node.channel::<u64>(&format!("{name}/ping"));
-    let pong = node.channel::<u64>(&format!("{name}/pong"));
-    let echo = tern_benches::spawn_echo(node, kind, ping.clone(), pong.clone());
-    let elapsed = driver.block_on(async {
-        let start = Instant::now();
-        for i in 0..rounds {
-            if let Err(e) = ping.send(i).await {
-                panic!("ping {i} not sent: {e}");
-            }
-            match pong.recv().await {
-                Ok(v) => assert_eq!(v, i + 1),
-                Err(e) => panic!("pong {i} not received: {e}"),
-            }
-        }
-        start.elapsed()
-    });
-    ping.close();
-    match driver.block_on(echo.join()) {
-        Ok(n) => assert_eq!(n, rounds),
-        Err(e) => panic!("tern echo failed: {e}"),
-    }
-    elapsed
-}
 
 /// The time from `start` until the tokio `pinger` task has ended; then waits for `echo` to end.
 ///
@@ -197,17 +133,17 @@ fn ping_pong(c: &mut Criterion) {
     ];
     tern_benches::for_each_tern_node(&driver, "bench-pp", |node, workers| {
         for (kind, label) in kinds {
-            tern_tasks(&driver, node, 1000, kind);
+            tern_benches::ping_pong_tasks(&driver, node, 1000, kind);
             group.bench_function(format!("{label}/{workers}w"), |b| {
-                b.iter_custom(|iters| tern_tasks(&driver, node, iters, kind));
+                b.iter_custom(|iters| tern_benches::ping_pong_tasks(&driver, node, iters, kind));
             });
         }
     });
     let node = tern_benches::start_node(&driver, "bench-pp", 1);
     for (kind, label) in kinds {
-        tern_thread(&driver, &node, 1000, kind);
+        tern_benches::ping_pong_thread(&driver, &node, 1000, kind);
         group.bench_function(format!("{label}/task-to-thread"), |b| {
-            b.iter_custom(|iters| tern_thread(&driver, &node, iters, kind));
+            b.iter_custom(|iters| tern_benches::ping_pong_thread(&driver, &node, iters, kind));
         });
     }
     driver.block_on(node.shutdown());

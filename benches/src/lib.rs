@@ -11,7 +11,8 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
@@ -381,6 +382,78 @@ pub fn spawn_pinger(
         Members::HandWritten => node.spawn(Pinger::new(ping, pong, rounds)),
         Members::Generated => node.spawn(pinger(ping, pong, rounds)),
     }
+}
+
+/// A channel name prefix unique within this process.
+fn fresh_pp_name(kind: &str) -> String {
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    format!("bench-pp-{kind}-{}", RUN.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `rounds` round trips between a pinger and an echo task of the given `kind` on `node`, over
+/// two fresh rendezvous channels; returns the time from spawning both to the pinger's end.
+///
+/// # Panics
+/// When a task fails or a count is wrong.
+pub fn ping_pong_tasks(
+    driver: &tokio::runtime::Runtime,
+    node: &Node,
+    rounds: u64,
+    kind: Members,
+) -> Duration {
+    let name = fresh_pp_name("tasks");
+    let ping = node.channel::<u64>(&format!("{name}/ping"));
+    let pong = node.channel::<u64>(&format!("{name}/pong"));
+    let start = Instant::now();
+    let echo = spawn_echo(node, kind, ping.clone(), pong.clone());
+    let pinger = spawn_pinger(node, kind, ping, pong, rounds);
+    let done = driver.block_on(pinger.join());
+    let elapsed = start.elapsed();
+    match done {
+        Ok(n) => assert_eq!(n, rounds),
+        Err(e) => panic!("tern pinger failed: {e}"),
+    }
+    match driver.block_on(echo.join()) {
+        Ok(n) => assert_eq!(n, rounds),
+        Err(e) => panic!("tern echo failed: {e}"),
+    }
+    elapsed
+}
+
+/// `rounds` round trips between the calling thread (through `driver`, with the channels'
+/// futures) and an echo task of the given `kind` on `node`; returns the time of the round trips.
+///
+/// # Panics
+/// When the echo fails or an answer is wrong.
+pub fn ping_pong_thread(
+    driver: &tokio::runtime::Runtime,
+    node: &Node,
+    rounds: u64,
+    kind: Members,
+) -> Duration {
+    let name = fresh_pp_name("thread");
+    let ping = node.channel::<u64>(&format!("{name}/ping"));
+    let pong = node.channel::<u64>(&format!("{name}/pong"));
+    let echo = spawn_echo(node, kind, ping.clone(), pong.clone());
+    let elapsed = driver.block_on(async {
+        let start = Instant::now();
+        for i in 0..rounds {
+            if let Err(e) = ping.send(i).await {
+                panic!("ping {i} not sent: {e}");
+            }
+            match pong.recv().await {
+                Ok(v) => assert_eq!(v, i + 1),
+                Err(e) => panic!("pong {i} not received: {e}"),
+            }
+        }
+        start.elapsed()
+    });
+    ping.close();
+    match driver.block_on(echo.join()) {
+        Ok(n) => assert_eq!(n, rounds),
+        Err(e) => panic!("tern echo failed: {e}"),
+    }
+    elapsed
 }
 
 // ---- throughput ------------------------------------------------------------------------------
