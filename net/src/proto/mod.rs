@@ -110,12 +110,13 @@
 //!   resend after a lost connection) or a `Withdraw` of a finished one with the same outcome
 //!   again. The party's node completes an operation at most once and ignores repeats. So a
 //!   value is delivered exactly once while no node crashes, however often connections drop.
+//!   [`OpLog`] is this bookkeeping.
 //! - **Stale epochs are refused.** An operation whose epoch is older than one the home has
 //!   seen for that party gets [`Rejection::Stale`]: a frozen incarnation never sends or
 //!   receives.
-//! - **Every message is checked against the channel's identity.** A type key or capacity
-//!   different from the channel's gets [`Rejection::Mismatch`] (a send gets its value back); the
-//!   refusal is counted and the connection kept.
+//! - **Every message is checked against the channel's identity** ([`ChannelId::admit`]). A
+//!   type key or capacity different from the channel's gets [`Rejection::Mismatch`] (a send
+//!   gets its value back); the refusal is counted and the connection kept.
 //! - **Bounded memory.** A home parks at most a configured number of remote parties per
 //!   channel and peer; beyond that, [`Rejection::Overloaded`] hands the value back and the
 //!   sending node waits locally (a slow consumer blocks its producers instead of growing
@@ -130,6 +131,7 @@
 mod codec;
 mod conn;
 mod error;
+mod home;
 mod ids;
 mod message;
 mod placement;
@@ -140,6 +142,7 @@ pub use conn::{
     PeerInfo, Role,
 };
 pub use error::ProtoError;
+pub use home::{Admission, OpLog};
 pub use ids::{
     fnv1a, ChannelId, ChannelName, Incarnation, NodeId, OpId, PartyId, Payload, TypeKey,
 };
