@@ -19,6 +19,11 @@
 //!
 //! `cargo run --release -p tern-benches --bin migratable_ab` (about 2 minutes; about 20 s with
 //! `TERN_BENCH_QUICK=1`).
+//!
+//! `migratable_ab once <scenario> <hand|gen> <size>` runs one scenario once (`ring`: 503 members
+//! and `size` hops on one worker; `skynet`: `size` leaves on one worker; `ping-pong`: `size`
+//! round trips on one worker), checks its answer and exits: `benches/scripts/
+//! migratable_instructions.sh` counts the instructions of such runs under callgrind.
 
 use std::time::{Duration, Instant};
 
@@ -58,7 +63,50 @@ fn ab(name: &str, rounds: usize, per: f64, unit: &str, mut run: impl FnMut(Membe
     );
 }
 
+/// One run of `scenario` with machines of `kind`, sized `size`, on a 1-worker node.
+///
+/// # Panics
+/// On a wrong answer or an unknown scenario.
+fn once(scenario: &str, kind: Members, size: u64) {
+    let driver = tern_benches::driver();
+    let node = tern_benches::start_node(&driver, "ab-once", 1);
+    match scenario {
+        "ring" => {
+            let winner = driver.block_on(tern_tests::thread_ring(&node, "once", 503, size, kind));
+            assert_eq!(u64::from(winner), size % 503 + 1, "wrong winner");
+        }
+        "skynet" => {
+            let sum = tern_benches::skynet_on_tern(&driver, &node, size, kind);
+            assert_eq!(
+                sum,
+                tern_benches::skynet_answer(size),
+                "wrong skynet answer"
+            );
+        }
+        "ping-pong" => drop(tern_benches::ping_pong_tasks(&driver, &node, size, kind)),
+        other => panic!("unknown scenario {other:?}: ring, skynet or ping-pong"),
+    }
+    driver.block_on(node.shutdown());
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("once") {
+        let (Some(scenario), Some(kind), Some(size)) = (args.get(2), args.get(3), args.get(4))
+        else {
+            panic!("usage: migratable_ab once <ring|skynet|ping-pong> <hand|gen> <size>");
+        };
+        let kind = match kind.as_str() {
+            "hand" => Members::HandWritten,
+            "gen" => Members::Generated,
+            other => panic!("unknown kind {other:?}: hand or gen"),
+        };
+        let Ok(size) = size.parse() else {
+            panic!("size {size:?} is not a number");
+        };
+        once(scenario, kind, size);
+        return;
+    }
     let driver = tern_benches::driver();
     let quick = tern_benches::quick();
     let hops: u64 = tern_benches::quick_or(100_000, 1_000_000);
