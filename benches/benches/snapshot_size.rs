@@ -489,6 +489,17 @@ fn paired(driver: &tokio::runtime::Runtime, node: &Node, pair: &mut [Case], roun
 fn snapshots(c: &mut Criterion) {
     let driver = tern_benches::driver();
     let node = tern_benches::start_node(&driver, "bench-snap", 1);
+    // A restored sleep whose deadline is the earliest of the node wakes the timer thread (a
+    // futex wake, several µs). Each take → restore pushes a task's deadline later by the time
+    // between the two, so which case holds the earliest deadline would change during the run
+    // and bill that wake-up to whichever case it is (it made one machine's restore 2–3× the
+    // other's). A sleeper with an earlier deadline that is never frozen keeps every case off
+    // the top of the heap.
+    let _earliest = node.spawn(tern_tests::Sleeper {
+        millis: NAP.as_millis() as u64 / 2,
+        value: 0,
+        slept: false,
+    });
     let here = file!();
     let sleeper = |name, kind, handle, expect: Vec<u8>, plain: Vec<u8>| Case {
         name,
