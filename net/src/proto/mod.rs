@@ -73,8 +73,8 @@
 //! membership ([`home_of`]). Every node computes the same home from the same membership, so
 //! the first use of a name on two nodes at once still makes one channel: both requests meet
 //! at the home, which serializes them. The home holds the channel's buffer and its queues of
-//! waiting senders and receivers, exactly as a local channel does; a node whose parties all
-//! live on the home never sends a frame.
+//! waiting senders and receivers, exactly as a local channel does; operations of parties
+//! that live on the home itself never become frames.
 //!
 //! Parties (tasks, or futures awaited outside tasks) are named by a [`PartyId`] that survives
 //! migration. Each operation a party starts is an [`OpId`]: `(party, epoch, seq)`, where the
@@ -84,8 +84,9 @@
 //!
 //! ```text
 //! party's node N                                         home H
-//!   |-- Open { chan } ----------------------------------->|  create, or compare type key and
-//!   |<-- Opened { chan, closed }  |  Rejected { chan, Mismatch { found } }    capacity
+//!   |-- Open { chan } ----------------------------------->|  create, or compare type key
+//!   |<-- Opened { chan, closed }                          |  and capacity
+//!   |<-- Rejected { chan, Mismatch { found_ty, found_cap } }
 //!   |-- Send { chan, op, value } ------------------------>|  buffer / hand to a receiver / park
 //!   |<-- Done { chan, op, Sent }  (when the value was buffered or taken)
 //!   |-- Recv { chan, op } ------------------------------->|  take from buffer or sender / park
