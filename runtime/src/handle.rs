@@ -14,7 +14,7 @@ use crate::node::{self, Node, NodeId};
 use crate::snapshot::{self, Snapshot};
 use crate::sync::Arc;
 use crate::task::{
-    Effect, JoinOutcome, RequestKind, RequestKindBox, Response, ResponseKind, Task, TaskId,
+    Cx, Effect, JoinOutcome, RequestKind, RequestKindBox, Response, ResponseKind, Task, TaskId,
     TaskShared,
 };
 
@@ -210,7 +210,7 @@ impl<O: DeserializeOwned + 'static> Future for JoinFuture<O> {
 impl<O: DeserializeOwned + 'static> Effect for JoinFuture<O> {
     type Output = Result<O, JoinError>;
 
-    fn into_request(self) -> RequestKindBox {
+    fn into_request(self, _cx: &mut Cx<'_>) -> RequestKindBox {
         RequestKindBox(RequestKind::Join { task: self.shared })
     }
 

@@ -268,17 +268,20 @@ impl ChanCore {
     ) -> Option<Box<Task>> {
         let Some(value) = value else {
             // A send whose value is gone has already been delivered: complete it.
+            task.chans.put(chan);
             task.respond(Response(ResponseKind::Unit));
             return Some(task);
         };
         let core = Arc::as_ptr(&chan);
-        // SAFETY: `chan` is alive until it moves into the task's request below; after that, the
-        // task holds it in its cell until the guard is dropped (module docs of `task::cell`: a
+        // SAFETY: `chan` is alive until it moves into the task (its request or its channel
+        // cache) below; the task is then either returned, keeping it, or holds it in its cell
+        // until the guard is dropped (module docs of `task::cell`: a
         // matcher needs this lock to take it out, and a freezer that takes it keeps the task
         // until it has withdrawn the request under this lock).
         let core = unsafe { &*core };
         let mut st = core.state.lock();
         if st.closed {
+            task.chans.put(chan);
             task.respond(Response(ResponseKind::Channel(
                 ChannelError::Closed,
                 Some(value),
@@ -287,6 +290,7 @@ impl ChanCore {
         }
         match st.offer(value, core.id.cap) {
             Ok(()) => {
+                task.chans.put(chan);
                 task.respond(Response(ResponseKind::Unit));
                 Some(task)
             }
@@ -305,7 +309,7 @@ impl ChanCore {
     #[inline]
     pub(crate) fn recv_task(chan: Arc<ChanCore>, mut task: Box<Task>) -> Option<Box<Task>> {
         let core = Arc::as_ptr(&chan);
-        // SAFETY: as in `send_value`: `chan` moves into the parked task's request, which stays
+        // SAFETY: as in `send_value`: `chan` moves into the task, which is returned or stays
         // in the cell while the guard is held.
         let core = unsafe { &*core };
         let mut st = core.state.lock();
@@ -318,6 +322,7 @@ impl ChanCore {
             st.receivers.push_back(Waiter::Task(Parked::park(task)));
             return None;
         };
+        task.chans.put(chan);
         task.respond(Response(kind));
         Some(task)
     }

@@ -41,7 +41,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub(crate) use self::core::{ChanCore, ChannelId, ExtReg};
 use crate::error::{ChannelError, MismatchError, SendError};
 use crate::sync::Arc;
-use crate::task::{Effect, RequestKind, RequestKindBox, Response, ResponseKind};
+use crate::task::{Cx, Effect, RequestKind, RequestKindBox, Response, ResponseKind};
 use crate::value::Value;
 
 /// The bounds every channel element type meets.
@@ -247,10 +247,11 @@ pub struct Recv<'a, T> {
 impl<T: Message> Effect for Recv<'_, T> {
     type Output = Result<T, ChannelError>;
 
-    fn into_request(self) -> RequestKindBox {
+    #[inline]
+    fn into_request(self, cx: &mut Cx<'_>) -> RequestKindBox {
         RequestKindBox(match self.ch.check() {
             Ok(()) => RequestKind::Recv {
-                chan: Arc::clone(&self.ch.core),
+                chan: cx.chans.take_or_clone(&self.ch.core),
             },
             Err(e) => RequestKind::Immediate(Response(ResponseKind::Channel(e, None))),
         })
@@ -328,10 +329,11 @@ pub struct SendEffect<'a, T> {
 impl<T: Message> Effect for SendEffect<'_, T> {
     type Output = Result<(), SendError<T>>;
 
-    fn into_request(self) -> RequestKindBox {
+    #[inline]
+    fn into_request(self, cx: &mut Cx<'_>) -> RequestKindBox {
         RequestKindBox(match self.ch.check() {
             Ok(()) => RequestKind::Send {
-                chan: Arc::clone(&self.ch.core),
+                chan: cx.chans.take_or_clone(&self.ch.core),
                 value: Some(Value::new(self.value)),
             },
             Err(e) => RequestKind::Immediate(Response(ResponseKind::Channel(

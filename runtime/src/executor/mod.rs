@@ -330,8 +330,10 @@ impl Executor {
                 TaskShared::hand_over(task);
                 return;
             }
-            let mut cx = Cx::new(task.take_response());
-            let Some(frame) = task.frames.last_mut() else {
+            let response = task.take_response();
+            let task_ref = &mut *task;
+            let mut cx = Cx::new(response, &mut task_ref.chans);
+            let Some(frame) = task_ref.frames.last_mut() else {
                 // A task with no frames has nothing to run; treat as finished with ().
                 task.finish(JoinOutcome::Output(crate::value::Value::Unit));
                 return;

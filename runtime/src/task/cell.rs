@@ -40,7 +40,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::frame::FrameStack;
-use super::{RequestKind, Response, ResponseKind, TaskId, TaskReport};
+use super::{ChanCache, RequestKind, Response, ResponseKind, TaskId, TaskReport};
 use crate::executor::Schedule;
 use crate::spin::SpinLock;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
@@ -113,6 +113,8 @@ pub(crate) struct Task {
     pub(crate) frames: FrameStack,
     /// The request in flight, or the response to resume with.
     wait: Wait,
+    /// Channel references kept for the next requests (see [`ChanCache`]).
+    pub(crate) chans: ChanCache,
     /// Incremented by every move.
     pub(crate) epoch: u64,
     /// Where the task last suspended.
@@ -134,6 +136,7 @@ impl Task {
             sched,
             frames,
             wait: Wait::Start,
+            chans: ChanCache::default(),
             epoch: 0,
             location: None,
             restored_location: None,
@@ -194,9 +197,17 @@ impl Task {
         }
     }
 
-    /// Completes the request in flight with `response` (without scheduling the task).
+    /// Completes the request in flight with `response` (without scheduling the task). A
+    /// channel request's reference goes to the task's [`ChanCache`] for its next request.
+    #[inline]
     pub(crate) fn respond(&mut self, response: Response) {
-        self.wait = Wait::Ready(response);
+        match std::mem::replace(&mut self.wait, Wait::Ready(response)) {
+            Wait::Pending(RequestKind::Recv { chan } | RequestKind::Send { chan, .. }) => {
+                self.chans.put(chan);
+            }
+            Wait::Start => {}
+            other => drop(other),
+        }
     }
 
     /// Takes the response to resume with.

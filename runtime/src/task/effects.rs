@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Effect, RequestKind, RequestKindBox, Response};
+use super::{Cx, Effect, RequestKind, RequestKindBox, Response};
 
 /// Lets other tasks run, then resumes. Created by [`yield_now`].
 #[derive(Debug, Clone, Copy)]
@@ -16,7 +16,7 @@ pub fn yield_now() -> YieldNow {
 
 impl Effect for YieldNow {
     type Output = ();
-    fn into_request(self) -> RequestKindBox {
+    fn into_request(self, _cx: &mut Cx<'_>) -> RequestKindBox {
         RequestKindBox(RequestKind::Yield)
     }
     fn decode(_response: Response) {}
@@ -39,7 +39,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 
 impl Effect for Sleep {
     type Output = ();
-    fn into_request(self) -> RequestKindBox {
+    fn into_request(self, _cx: &mut Cx<'_>) -> RequestKindBox {
         RequestKindBox(RequestKind::Sleep { until: self.until })
     }
     fn decode(_response: Response) {}

@@ -255,7 +255,7 @@ pub trait Effect {
 
     /// Turns the descriptor into the request the task suspends with.
     #[doc(hidden)]
-    fn into_request(self) -> RequestKindBox;
+    fn into_request(self, cx: &mut Cx<'_>) -> RequestKindBox;
 
     /// Reads the runtime's response as this effect's output.
     #[doc(hidden)]
@@ -269,7 +269,7 @@ pub struct RequestKindBox(pub(crate) RequestKind);
 impl<M: Machine> Effect for M {
     type Output = M::Output;
 
-    fn into_request(self) -> RequestKindBox {
+    fn into_request(self, _cx: &mut Cx<'_>) -> RequestKindBox {
         RequestKindBox(RequestKind::Call {
             frame: Box::new(self),
         })
@@ -292,15 +292,13 @@ impl<M: Machine> Effect for M {
 /// The context a machine is resumed with: it suspends with requests and reads responses.
 pub struct Cx<'a> {
     pub(crate) response: Option<Response>,
-    pub(crate) _node: std::marker::PhantomData<&'a ()>,
+    /// The task's spare channel references, which requests built from handles reuse.
+    pub(crate) chans: &'a mut ChanCache,
 }
 
-impl Cx<'_> {
-    pub(crate) fn new(response: Option<Response>) -> Self {
-        Cx {
-            response,
-            _node: std::marker::PhantomData,
-        }
+impl<'a> Cx<'a> {
+    pub(crate) fn new(response: Option<Response>, chans: &'a mut ChanCache) -> Self {
+        Cx { response, chans }
     }
 
     /// Suspends the task until the runtime has performed `effect`.
@@ -310,7 +308,7 @@ impl Cx<'_> {
     #[track_caller]
     pub fn suspend<E: Effect, O>(&mut self, effect: E) -> Step<O> {
         Step::Suspend(Request {
-            kind: effect.into_request().0,
+            kind: effect.into_request(self).0,
             location: Location::caller(),
         })
     }
@@ -334,6 +332,51 @@ impl Cx<'_> {
     /// Whether a response is waiting to be read (false on the first resume).
     pub fn has_response(&self) -> bool {
         self.response.is_some()
+    }
+}
+
+/// The channel references a task keeps between two requests.
+///
+/// A request on a channel owns a reference to the channel's core (a parked task must keep the
+/// channel alive whatever becomes of the handle it was built from). Taking a fresh count for
+/// every request and dropping it when the request completes would cost two locked instructions
+/// per request; instead a completed request leaves its reference here and the next request on
+/// the same channel takes it back. A task that alternates between two channels, such as a
+/// relay or a ring member, therefore moves no count at all. A miss costs what it did before
+/// (one clone), and a reference pushed out of a full cache is dropped.
+///
+/// The cache keeps at most two recently used channels alive a little longer (until the task
+/// uses other channels or ends); it is not part of a snapshot.
+#[derive(Default)]
+pub(crate) struct ChanCache {
+    /// Most recently stored first.
+    slots: [Option<Arc<ChanCore>>; 2],
+}
+
+impl ChanCache {
+    /// A reference to `core`: the cached one if there is one, else a new count.
+    #[inline]
+    pub(crate) fn take_or_clone(&mut self, core: &Arc<ChanCore>) -> Arc<ChanCore> {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, core)) {
+                if let Some(chan) = slot.take() {
+                    return chan;
+                }
+            }
+        }
+        Arc::clone(core)
+    }
+
+    /// Keeps `chan` for a later request, dropping the least recently stored one if full.
+    #[inline]
+    pub(crate) fn put(&mut self, chan: Arc<ChanCore>) {
+        match &mut self.slots {
+            [a @ None, _] | [Some(_), a @ None] => *a = Some(chan),
+            [a, b] => {
+                let older = std::mem::replace(b, a.replace(chan));
+                drop(older);
+            }
+        }
     }
 }
 
