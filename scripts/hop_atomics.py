@@ -1,6 +1,7 @@
 # gdb script (run by scripts/hop_atomics.sh): counts, per thread and per instruction, the
 # locked read-modify-writes (`lock`-prefixed instructions and `xchg` with memory, which is
-# implicitly locked) executed between the bench binary's two marker calls.
+# implicitly locked) and full fences (`mfence`) executed between the bench binary's two marker
+# calls.
 import collections
 import re
 import subprocess
@@ -10,7 +11,7 @@ import gdb
 BIN = gdb.current_progspace().filename
 DIS = subprocess.run(["objdump", "-d", "--no-show-raw-insn", BIN], capture_output=True,
                      text=True, check=True).stdout
-LOCKED = re.compile(r"^\s*([0-9a-f]+):\s+(lock\b.*|xchg\s+%\w+,.*\(.*|xchg\s+.*\(.*)$")
+LOCKED = re.compile(r"^\s*([0-9a-f]+):\s+(lock\b.*|xchg\s+%\w+,.*\(.*|xchg\s+.*\(.*|mfence\b.*)$")
 
 hits = collections.Counter()
 locked = []

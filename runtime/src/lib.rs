@@ -58,6 +58,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod asym;
 pub mod channel;
 mod error;
 mod executor;

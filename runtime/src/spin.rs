@@ -68,6 +68,21 @@ mod imp {
         }
     }
 
+    /// Waits while `cond` holds: spins briefly, then yields the thread (the other party may
+    /// have been preempted).
+    #[cold]
+    pub(crate) fn wait_while(cond: impl Fn() -> bool) {
+        let mut spins = 0u32;
+        while cond() {
+            if spins < 64 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     impl<T> Drop for SpinGuard<'_, T> {
         #[inline]
         fn drop(&mut self) {
@@ -128,6 +143,13 @@ mod imp {
 mod imp {
     /// Loom's mutex behind the spin lock's interface (see the module docs).
     pub(crate) type SpinLock<T> = crate::sync::Mutex<T>;
+
+    /// Waits while `cond` holds, letting loom run the other threads.
+    pub(crate) fn wait_while(cond: impl Fn() -> bool) {
+        while cond() {
+            loom::thread::yield_now();
+        }
+    }
 }
 
-pub(crate) use imp::SpinLock;
+pub(crate) use imp::{wait_while, SpinLock};

@@ -7,8 +7,22 @@
 
 #[cfg(not(tern_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
+
+    /// An `UnsafeCell` with loom's closure-based interface (loom checks every access).
+    #[derive(Debug, Default)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
 
     /// A mutex whose `lock` cannot fail (no poisoning).
     #[derive(Debug, Default)]
@@ -54,7 +68,8 @@ mod imp {
 
 #[cfg(tern_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
     // Reference counts are not what the models are about, and loom's `Arc` cannot coerce to
     // `Arc<dyn Trait>`: the std one is used under loom too.
     pub(crate) use std::sync::Arc;

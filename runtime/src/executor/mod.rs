@@ -120,6 +120,7 @@ impl Executor {
         on_start: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Arc<Executor>> {
         let workers = workers.max(1);
+        crate::asym::init();
         let exec = Arc::new(Executor {
             node: Arc::clone(&node),
             injector: Shared::default(),

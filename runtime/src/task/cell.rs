@@ -3,25 +3,47 @@
 //! # Ownership
 //!
 //! A [`Task`] is a `Box` with exactly one owner at any moment: a worker running it, a run
-//! queue, or — while it waits on a channel or a timer — its own [`TaskShared::cell`]. Channel
-//! and timer queues never hold the task itself, only an `Arc<TaskShared>` reference to the
-//! cell. Whoever takes the task out of the cell under the cell's lock owns it:
+//! queue, or — while it waits on a channel or a timer — its own [`TaskShared`] *slot*. Channel
+//! and timer queues never hold the task itself, only a reference to its `TaskShared`. Whoever
+//! takes the task out of the slot owns it:
 //!
-//! - a *matcher* (a channel operation or the timer) takes it to complete its request and
-//!   schedule it;
+//! - a *matcher* (a channel operation, the timer, a finishing task's joiner wake-up) takes it
+//!   to complete its request and schedule it;
 //! - a *freezer* takes it to snapshot it (the request is then *withdrawn*).
 //!
-//! A reference whose cell turns out empty is stale and is skipped. This makes "a send races the
+//! A reference whose slot turns out empty is stale and is skipped. This makes "a send races the
 //! freeze of its receiver" a race between two `take`s of one `Option`: exactly one wins, so a
 //! value is either delivered (and the task, with the value as its response, goes to a run queue,
 //! where the freezer collects it) or not delivered at all (and the withdrawn request travels in
 //! the snapshot). Nothing is lost and nothing is delivered twice.
 //!
+//! # Two sides, and a handshake instead of a lock
+//!
+//! Every access to the slot comes from one of two sides:
+//!
+//! - the *site side*: whoever parks the task at a wait site or takes it from there. The task
+//!   waits at one site at a time and those accesses are made under the site's own lock (a
+//!   channel's, the timer's, the joined task's join lock) or by the task's owner, so the site
+//!   side never races itself;
+//! - the *freezer side*, which comes from anywhere, rarely.
+//!
+//! The site side runs on every hand-off, so it takes no lock while no freezer is at work: it
+//! raises `busy`, orders that with a free fence ([`asym::light`](crate::asym::light)), and looks
+//! at the freeze count; if the count is 0 it uses the slot directly and lowers `busy` (a
+//! `Release` store). A freezer raises the count, runs [`asym::heavy`](crate::asym::heavy) (a
+//! process-wide fence), and waits until `busy` is down. The fences make the two flags a Dekker
+//! handshake: either the site side sees the count and backs off, or the freezer sees `busy` and
+//! waits for that access to end — after which every new site access sees the count. While the
+//! count is not 0, both sides take the cell's spin lock, which is all the old protocol was.
+//! Lowering the count (`Release`) after the freezer's last locked access hands the slot back to
+//! the fast path.
+//!
 //! # Freezing
 //!
-//! [`TaskShared::request_freeze`] raises a flag that every worker checks before it resumes a
-//! task; a flagged task is put into its cell instead of being run. The freezer then waits (as a
-//! future) until the cell holds the task, or until the task has finished.
+//! [`TaskShared::request_freeze`] raises the count, which every worker also checks before it
+//! resumes a task; a flagged task is put into its slot instead of being run. The freezer then
+//! waits (as a future) until the slot holds the task, or until the task has finished. Several
+//! freezers may work at once (each holds one unit of the count); one gets the task.
 //!
 //! Lock order: a channel's lock, then a cell's lock. Never the reverse.
 //!
@@ -41,27 +63,38 @@ use std::task::{Context, Poll, Waker};
 
 use super::frame::FrameStack;
 use super::{ChanCache, RequestKind, Response, ResponseKind, TaskId, TaskReport};
+use crate::asym;
 use crate::executor::Schedule;
 use crate::spin::SpinLock;
-use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU32, Mutex, Ordering, UnsafeCell};
 use crate::value::Value;
 
 /// The part of a task that outlives moves between owners: its identity, its parking cell and
 /// its join slot. Shared by the task, the queues it waits in, and its handle.
 pub(crate) struct TaskShared {
     pub(crate) id: TaskId,
+    /// The task, while it waits at a site or while a freezer collects it (module docs).
+    slot: UnsafeCell<Option<Box<Task>>>,
+    /// A site-side access to `slot` without the cell's lock is in progress.
+    busy: AtomicBool,
+    /// Freezers at work on this task; while not 0, every slot access takes the cell's lock.
+    freeze: AtomicU32,
     cell: SpinLock<CellState>,
-    freeze: AtomicBool,
     join: Mutex<JoinState>,
     /// Findable by id in this process (a handle or a join of it was serialized).
     published: AtomicBool,
 }
 
-/// What the cell holds.
+// SAFETY: the only field that is not `Sync` by itself is `slot`, and every access to it is
+// exclusive by the protocol of the module docs ("Two sides"): the site side is serialized by
+// its wait site, and the site side and freezers exclude each other through the `busy`/`freeze`
+// handshake or the cell's lock. What crosses threads through the slot is a `Box<Task>`, which
+// is `Send`.
+unsafe impl Sync for TaskShared {}
+
+/// What the cell's lock guards besides the slot.
 #[derive(Default)]
 pub(crate) struct CellState {
-    /// The task, while it waits on a channel or a timer, or while a freezer collects it.
-    pub(crate) task: Option<Box<Task>>,
     /// The task has finished: nothing will ever be parked here again.
     pub(crate) finished: bool,
     /// A freezer waiting for the task to reach the cell.
@@ -275,8 +308,10 @@ impl TaskShared {
     pub(crate) fn new(id: TaskId) -> Arc<TaskShared> {
         Arc::new(TaskShared {
             id,
+            slot: UnsafeCell::new(None),
+            busy: AtomicBool::new(false),
+            freeze: AtomicU32::new(0),
             cell: SpinLock::new(CellState::default()),
-            freeze: AtomicBool::new(false),
             join: Mutex::new(JoinState::default()),
             published: AtomicBool::new(false),
         })
@@ -301,11 +336,20 @@ impl TaskShared {
     pub(crate) fn park_in_channel(task: Box<Task>) -> NonNull<TaskShared> {
         let ptr = NonNull::from(&*task.shared);
         // SAFETY: `task` holds a count on its `TaskShared`. It stays alive while this function
-        // uses it: until the cell is unlocked, nobody can take the task out of the cell; after,
-        // only the waker taken out under the lock is used.
+        // uses it: the task is in the slot from the `put` on, and a freezer that takes it out
+        // first waits for `busy` to go down (fast path) or for the cell's lock (slow path); after
+        // the lock, only the waker taken out under it is used.
         let shared = unsafe { ptr.as_ref() };
+        if shared.site_enter() {
+            // SAFETY: the site side owns the slot between `site_enter` and `site_exit`.
+            unsafe { shared.put(task) };
+            shared.site_exit();
+            return ptr;
+        }
         let mut cell = shared.cell.lock();
-        cell.task = Some(task);
+        // SAFETY: the cell's lock is held and a freezer is at work, so every access to the slot
+        // is made under that lock.
+        unsafe { shared.put(task) };
         let freezer = cell.freezer.take();
         drop(cell);
         if let Some(w) = freezer {
@@ -314,26 +358,81 @@ impl TaskShared {
         ptr
     }
 
-    /// Takes the parked task out of the cell, if it is there.
+    /// Takes the parked task out of its slot, if it is there. Site side: call it under the lock
+    /// of the site the task was parked at.
     #[inline]
     pub(crate) fn unpark(&self) -> Option<Box<Task>> {
-        self.cell.lock().task.take()
+        if self.site_enter() {
+            // SAFETY: the site side owns the slot between `site_enter` and `site_exit`.
+            let task = unsafe { self.take() };
+            self.site_exit();
+            return task;
+        }
+        let _cell = self.cell.lock();
+        // SAFETY: under the cell's lock while a freezer is at work (see `park_in_channel`).
+        unsafe { self.take() }
+    }
+
+    /// Starts a site-side access to the slot: true when no freezer is at work, and the access
+    /// may go without the lock (then end it with [`site_exit`](Self::site_exit)).
+    #[inline(always)]
+    fn site_enter(&self) -> bool {
+        self.busy.store(true, Ordering::Relaxed);
+        asym::light();
+        if self.freeze.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        self.busy.store(false, Ordering::Release);
+        false
+    }
+
+    /// Ends a lock-free site-side access: publishes it to a freezer waiting in
+    /// [`request_freeze`](Self::request_freeze).
+    #[inline(always)]
+    fn site_exit(&self) {
+        self.busy.store(false, Ordering::Release);
+    }
+
+    /// Puts `task` into the slot.
+    ///
+    /// # Safety
+    /// The caller has exclusive access to the slot: it is between `site_enter` (true) and
+    /// `site_exit`, or holds the cell's lock while the freeze count is not 0.
+    #[inline(always)]
+    unsafe fn put(&self, task: Box<Task>) {
+        // SAFETY: exclusive access, by the caller's contract.
+        self.slot.with_mut(|slot| unsafe { *slot = Some(task) });
+    }
+
+    /// Takes the task out of the slot.
+    ///
+    /// # Safety
+    /// As for [`put`](Self::put).
+    #[inline(always)]
+    unsafe fn take(&self) -> Option<Box<Task>> {
+        // SAFETY: exclusive access, by the caller's contract.
+        self.slot.with_mut(|slot| unsafe { (*slot).take() })
     }
 
     /// Whether a freezer wants this task; checked before every resume.
     #[inline]
     pub(crate) fn freeze_requested(&self) -> bool {
-        self.freeze.load(Ordering::Acquire)
+        self.freeze.load(Ordering::Acquire) != 0
     }
 
-    /// Asks every worker to stop resuming the task and hand it to the cell.
+    /// Asks every worker to stop resuming the task and hand it to the cell, and moves every
+    /// access to the slot under the cell's lock (module docs, "Two sides"). Pair with one
+    /// [`clear_freeze`](Self::clear_freeze) unless the task leaves for good.
     pub(crate) fn request_freeze(&self) {
-        self.freeze.store(true, Ordering::SeqCst);
+        self.freeze.fetch_add(1, Ordering::SeqCst);
+        asym::heavy();
+        crate::spin::wait_while(|| self.busy.load(Ordering::Acquire));
     }
 
     /// Withdraws a freeze request (after a failed freeze or on restore).
     pub(crate) fn clear_freeze(&self) {
-        self.freeze.store(false, Ordering::SeqCst);
+        let before = self.freeze.fetch_sub(1, Ordering::SeqCst);
+        debug_assert!(before > 0, "clear_freeze without request_freeze");
     }
 
     /// A worker found the freeze flag up: puts the (runnable) task in the cell for the freezer.
@@ -345,7 +444,9 @@ impl TaskShared {
     /// `Ready(None)` means the task finished first.
     pub(crate) fn poll_freeze(&self, cx: &mut Context<'_>) -> Poll<Option<Box<Task>>> {
         let mut cell = self.cell.lock();
-        if let Some(task) = cell.task.take() {
+        // SAFETY: the freeze count is not 0 (this freezer holds a unit) and the cell's lock is
+        // held: the slow path's exclusive access.
+        if let Some(task) = unsafe { self.take() } {
             return Poll::Ready(Some(task));
         }
         if cell.finished {
@@ -356,11 +457,10 @@ impl TaskShared {
     }
 
     /// Re-opens the cell of a task being restored in place (a failed or in-process move).
+    ///
+    /// A waker left by another freezer stays: that freezer still waits for the task.
     pub(crate) fn reopen(&self) {
-        let mut cell = self.cell.lock();
-        cell.finished = false;
-        cell.freezer = None;
-        drop(cell);
+        self.cell.lock().finished = false;
         self.clear_freeze();
     }
 
@@ -482,5 +582,77 @@ mod tests {
         assert!(task <= 152, "Task grew to {task} bytes");
         assert!(shared <= 128, "TaskShared grew to {shared} bytes");
         assert!(std::mem::size_of::<Value>() <= 24);
+    }
+
+    /// A scheduler that is never used: the tasks below are only parked and taken.
+    struct NoSched;
+
+    impl Schedule for NoSched {
+        fn schedule(&self, _task: Box<Task>) {
+            unreachable!("nothing is scheduled in this test")
+        }
+        fn node_name(&self) -> &str {
+            "test"
+        }
+        fn withdraw_timer(&self, _task: &Arc<TaskShared>) {}
+    }
+
+    /// The site side's lock-free path against freezers on real threads, with the real fences
+    /// (loom checks the protocol with `SeqCst` fences standing in for the asymmetric pair; this
+    /// checks the pair itself): a site thread keeps taking the task out of its slot and parking
+    /// it again, a freezer thread keeps freezing it and handing it back. `holders` counts the
+    /// threads holding the task and must never exceed one.
+    #[test]
+    fn site_side_and_freezer_never_hold_the_task_at_once() {
+        use std::sync::atomic::AtomicUsize;
+        const FREEZES: usize = 2_000;
+        crate::asym::init();
+        let shared = TaskShared::new(TaskId::next(7));
+        let sched: Arc<dyn Schedule> = Arc::new(NoSched);
+        let task = Task::new(Arc::clone(&shared), sched, FrameStack::default());
+        TaskShared::park(task);
+        let holders = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let hold = |holders: &AtomicUsize| {
+            assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+            std::hint::black_box(());
+            holders.fetch_sub(1, Ordering::SeqCst);
+        };
+        let site = {
+            let (shared, holders) = (Arc::clone(&shared), Arc::clone(&holders));
+            let (taken, done) = (Arc::clone(&taken), Arc::clone(&done));
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    if let Some(task) = shared.unpark() {
+                        hold(&holders);
+                        TaskShared::park_in_channel(task);
+                        taken.fetch_add(1, Ordering::Release);
+                    }
+                }
+            })
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..FREEZES {
+            // Let the site side have the task at least once between two freezes, so that both
+            // its paths (with and without the lock) run against this thread.
+            let seen = taken.load(Ordering::Acquire);
+            crate::spin::wait_while(|| taken.load(Ordering::Acquire) == seen);
+            shared.request_freeze();
+            let task = loop {
+                match shared.poll_freeze(&mut cx) {
+                    Poll::Ready(Some(task)) => break task,
+                    Poll::Ready(None) => unreachable!("the task never finishes"),
+                    Poll::Pending => std::thread::yield_now(),
+                }
+            };
+            hold(&holders);
+            TaskShared::hand_over(task);
+            shared.clear_freeze();
+        }
+        done.store(true, Ordering::Release);
+        site.join().expect("site thread");
+        let task = shared.unpark().expect("the task ends parked");
+        task.discard();
     }
 }

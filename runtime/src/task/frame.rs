@@ -107,7 +107,10 @@ pub fn __decode_frame<M: Machine>(bytes: &[u8]) -> Result<Box<dyn Frame>, postca
 #[derive(Default)]
 pub(crate) struct FrameStack {
     root: Option<Box<dyn Frame>>,
-    #[expect(clippy::box_collection, reason = "8 bytes per task instead of 24: rarely used")]
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes per task instead of 24: rarely used"
+    )]
     nested: Option<Box<Vec<Box<dyn Frame>>>>,
 }
 
