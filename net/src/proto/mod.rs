@@ -143,7 +143,7 @@ pub use conn::{
     PeerInfo, Role,
 };
 pub use error::ProtoError;
-pub use home::{Admission, OpLog};
+pub use home::{Admission, Home, HomeConfig, HomeStats, OpLog};
 pub use ids::{
     fnv1a, ChannelId, ChannelName, Incarnation, NodeId, OpId, PartyId, Payload, TypeKey,
 };
