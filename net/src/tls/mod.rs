@@ -48,11 +48,13 @@ pub use pem::{ClusterTrust, NodeIdentity};
 
 use verify::{NodeClientVerifier, NodeServerVerifier};
 
-/// The major version of the wire protocol this build speaks.
-pub const WIRE_MAJOR: u16 = 1;
+/// The major version of the wire protocol this build speaks (the protocol core's
+/// [`WIRE_VERSION`](crate::proto::WIRE_VERSION)).
+pub const WIRE_MAJOR: u16 = crate::proto::WIRE_VERSION.major;
 
-/// The ALPN protocol id of this build's wire: `tern/<WIRE_MAJOR>`.
-pub const ALPN: &[u8] = b"tern/1";
+/// The ALPN protocol id of this build's wire, `tern/<WIRE_MAJOR>`: the protocol core's
+/// [`proto::ALPN`](crate::proto::ALPN), so TLS and the hello cannot disagree.
+pub const ALPN: &[u8] = crate::proto::ALPN;
 
 /// The crypto provider of every node configuration: *ring*, TLS 1.3 suites only.
 pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
