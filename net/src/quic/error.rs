@@ -150,6 +150,12 @@ pub enum ConnectError {
     /// Any other connection failure (reset, protocol violation, peer closed it).
     #[error("connection lost: {0}")]
     Lost(ConnectionError),
+    /// TLS succeeded but the hello exchange on the control stream did not: the peer refused
+    /// it (another wire major version, a self-connect, …), answered out of protocol, or kept
+    /// an older connection to this node that it believes alive
+    /// (`PeerGoodbye(Superseded)`: it redials once it sees that connection die).
+    #[error("hello failed: {0:?}")]
+    Hello(crate::proto::CloseReason),
 }
 
 impl From<ConnectionError> for ConnectError {

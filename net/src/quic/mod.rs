@@ -23,10 +23,18 @@
 //! operation: map that [`quinn::ConnectionError`] with [`ConnectError::from`] to get the same
 //! [`ConnectError::RefusedByPeer`].
 //!
-//! Not here yet: one connection per pair of nodes, reconnection, the hello (which will call
-//! [`check_claim`]) and streams per channel. Those belong to the connection manager.
+//! # The mesh
+//!
+//! On top of the endpoint, [`Mesh`] is the peer-to-peer message layer the runtime sits on: one
+//! connection per pair of nodes, the hello (checked with [`check_claim`]), streams per lane,
+//! batching, bounded buffers with backpressure, `Down` events and redialling. See the
+//! [`mesh` module](mesh) for its contract.
 
 mod error;
+mod events;
+mod link;
+pub mod mesh;
+mod peers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +47,8 @@ use rustls_pki_types::CertificateDer;
 use crate::tls::{check_claimed_id, NodeId, TlsConfig, NODE_NAME_SUFFIX};
 
 pub use error::{ConnectError, EndpointError, Refusal, REFUSAL_CODE_BASE};
+pub use events::{Delivery, DownReason, MeshStats, PeerEvent, PeerStatus, SendError};
+pub use mesh::{Inbox, Mesh, MeshConfig, LANES};
 
 /// Transport settings of a node's endpoint: the failure detector's timing.
 ///
@@ -103,10 +113,20 @@ impl QuicConfig {
         let mut transport = TransportConfig::default();
         transport
             .keep_alive_interval(Some(self.keep_alive))
-            .max_idle_timeout(Some(IdleTimeout::try_from(self.idle_timeout)?));
+            .max_idle_timeout(Some(IdleTimeout::try_from(self.idle_timeout)?))
+            // A mesh connection uses one bidirectional stream (control) and one
+            // unidirectional stream per lane and direction: a peer may open no more, so the
+            // data it can park in unread streams is bounded by these counts times the stream
+            // window.
+            .max_concurrent_bidi_streams(MAX_BIDI_STREAMS.into())
+            .max_concurrent_uni_streams(mesh::LANES_VARINT);
         Ok(Arc::new(transport))
     }
 }
+
+/// Bidirectional streams a peer may have open at once: the mesh's control stream, and slack
+/// for tools that talk to an endpoint directly.
+const MAX_BIDI_STREAMS: u32 = 4;
 
 /// A node's QUIC endpoint: accepts and dials mutually authenticated connections.
 ///
@@ -153,6 +173,7 @@ pub struct NodeEndpoint {
     endpoint: quinn::Endpoint,
     id: NodeId,
     alpn: Arc<[Vec<u8>]>,
+    config: QuicConfig,
 }
 
 impl NodeEndpoint {
@@ -180,7 +201,13 @@ impl NodeEndpoint {
             endpoint,
             id: tls.node_id().clone(),
             alpn: tls.alpn_protocols().into(),
+            config: *quic,
         })
+    }
+
+    /// The transport settings the endpoint was bound with.
+    pub fn config(&self) -> &QuicConfig {
+        &self.config
     }
 
     /// This node's id (its certificate's).
