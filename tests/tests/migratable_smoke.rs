@@ -174,3 +174,72 @@ async fn a_generic_function_runs() {
     assert_eq!(output.recv().await.unwrap(), "a");
     assert_eq!(output.recv().await.unwrap(), "b");
 }
+
+/// Counts the `Tracked` values alive (only the test below makes them).
+static TRACKED_ALIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// A stored local that counts its copies: every one made must be dropped exactly once.
+#[derive(Debug, serde::Serialize)]
+struct Tracked(u64);
+
+impl Tracked {
+    fn new(v: u64) -> Self {
+        TRACKED_ALIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Tracked(v)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tracked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(Tracked::new)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        TRACKED_ALIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Holds a `Tracked` across every suspension point, replacing it on each value.
+#[migratable]
+async fn keep_tracked(input: Channel<u64>) -> u64 {
+    let mut kept: Tracked = Tracked::new(0);
+    while let Ok(v) = input.recv().await {
+        kept = Tracked::new(kept.0 + v);
+        tern::yield_now().await;
+    }
+    kept.0
+}
+
+#[tokio::test]
+async fn suspending_neither_leaks_nor_double_drops_a_stored_local() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let node = tern_tests::node("smoke-drops", 1).await;
+    let input = node.channel::<u64>("in");
+    let task = node.spawn(keep_tracked(input.clone()));
+    for v in 1..=5 {
+        input.send(v).await.unwrap();
+    }
+    input.close();
+    assert_eq!(task.join().await.unwrap(), 15);
+    assert_eq!(TRACKED_ALIVE.load(SeqCst), 0, "after the task returned");
+
+    // Dropped while suspended (the node shuts down with the task parked at its receive).
+    let parked = node.spawn(keep_tracked(node.channel("idle")));
+    while node.channel::<u64>("idle").balance() >= 0 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        TRACKED_ALIVE.load(SeqCst),
+        1,
+        "one value held by the parked task"
+    );
+    node.shutdown().await;
+    drop(parked);
+    assert_eq!(
+        TRACKED_ALIVE.load(SeqCst),
+        0,
+        "after the parked task was dropped"
+    );
+}

@@ -32,12 +32,19 @@ pub fn pin<E: Effect>(_witness: &Option<PhantomData<E>>, _effect: &E) {}
 ///
 /// # Panics
 /// If no response is pending (the machine was resumed without having suspended).
-#[inline]
+#[inline(always)]
 pub fn resumed<E: Effect>(_witness: &Option<PhantomData<E>>, cx: &mut Cx<'_>) -> E::Output {
     match cx.response.take() {
         Some(r) => E::decode(r),
         None => panic!("migratable task resumed with no response pending"),
     }
+}
+
+/// Writes a suspension point's state over the `Running` placeholder without dropping the
+/// placeholder (it holds nothing, but the compiler cannot see that through `&mut self`).
+#[inline(always)]
+pub fn overwrite<M>(state: &mut M, next: M) {
+    std::mem::forget(std::mem::replace(state, next));
 }
 
 /// The first half of `?`: continue with the value or break with the residual.
