@@ -59,6 +59,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod asym;
+mod bias;
 pub mod channel;
 mod error;
 mod executor;

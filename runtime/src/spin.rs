@@ -143,6 +143,8 @@ mod imp {
 mod imp {
     /// Loom's mutex behind the spin lock's interface (see the module docs).
     pub(crate) type SpinLock<T> = crate::sync::Mutex<T>;
+    /// Its guard.
+    pub(crate) type SpinGuard<'a, T> = crate::sync::MutexGuard<'a, T>;
 
     /// Waits while `cond` holds, letting loom run the other threads.
     pub(crate) fn wait_while(cond: impl Fn() -> bool) {
@@ -152,4 +154,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{wait_while, SpinLock};
+pub(crate) use imp::{wait_while, SpinGuard, SpinLock};

@@ -25,6 +25,12 @@
 //! hand-off therefore moves reference counts only where a request is built from a handle and
 //! dropped once performed.
 //!
+//! # The lock
+//!
+//! The state sits behind a [`BiasedLock`]: the worker that first uses a channel enters it with
+//! plain loads and stores for as long as no other thread comes (a same-worker hand-off then
+//! executes no locked instruction); the first other thread revokes the bias for good.
+//!
 //! Lock order: the channel's lock, then a task cell's or an external slot's lock.
 
 use std::collections::VecDeque;
@@ -32,9 +38,9 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
+use crate::bias::{BiasedGuard, BiasedLock};
 use crate::error::ChannelError;
-use crate::spin::SpinLock;
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::task::RequestKind;
 use crate::task::{Response, ResponseKind, Task, TaskShared};
 use crate::value::Value;
@@ -141,7 +147,56 @@ pub(crate) struct ExtReg {
 /// The channel core.
 pub(crate) struct ChanCore {
     id: ChannelId,
-    state: SpinLock<ChanState>,
+    /// Biased to the first worker that uses the channel (see `bias`). Entered through
+    /// [`ChanCore::enter`] only, which keeps `seen` up to date.
+    state: BiasedLock<ChanState>,
+    /// What the queries read without entering the lock (see [`Seen`]).
+    seen: Seen,
+}
+
+/// The channel's counts, published by the [`StateGuard`] before it releases a waiting party
+/// and as it leaves the lock. The queries (`balance`, `len`, `is_closed`, `is_idle`) read these
+/// instead of entering the lock, so watching a channel from outside the executor does not
+/// revoke its worker's bias. A query answers the counts of some moment between its call and
+/// its return (a moment inside an operation that refills a buffer from a waiting sender may
+/// show the buffer one short); whoever learns of a match from the released party — its
+/// response, a value on another channel — reads counts at least as new as that match.
+#[derive(Default)]
+struct Seen {
+    /// Senders waiting minus receivers waiting, as `isize` bits.
+    balance: AtomicUsize,
+    /// Values buffered.
+    len: AtomicUsize,
+    closed: AtomicBool,
+}
+
+/// Inside a channel's lock; publishes the counts to [`Seen`] on the way out.
+struct StateGuard<'a> {
+    seen: &'a Seen,
+    st: BiasedGuard<'a, ChanState>,
+}
+
+impl Drop for StateGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.publish();
+        // `st` leaves the lock after this.
+    }
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = ChanState;
+    #[inline(always)]
+    fn deref(&self) -> &ChanState {
+        &self.st
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut ChanState {
+        &mut self.st
+    }
 }
 
 #[derive(Default)]
@@ -156,13 +211,27 @@ fn respond(task: Box<Task>, kind: ResponseKind) {
     task.complete(Response(kind));
 }
 
-impl ChanState {
+// The operations on the state live on the guard, which can publish the counts (`publish`)
+// before a party it releases can tell anyone: a thread that learns of a match through the
+// released party then never reads counts older than the match.
+impl StateGuard<'_> {
+    /// Publishes the counts to [`Seen`].
+    #[inline]
+    fn publish(&self) {
+        let st = &*self.st;
+        let balance = st.senders.len() as isize - st.receivers.len() as isize;
+        self.seen.balance.store(balance as usize, Ordering::Release);
+        self.seen.len.store(st.buffer.len(), Ordering::Release);
+        self.seen.closed.store(st.closed, Ordering::Release);
+    }
+
     /// Hands `v` to the oldest live waiting receiver, or gives it back.
     fn deliver(&mut self, v: Value) -> Result<(), Value> {
         while let Some(w) = self.receivers.pop_front() {
             match w {
                 Waiter::Task(parked) => {
                     if let Some(task) = parked.unpark() {
+                        self.publish();
                         respond(task, ResponseKind::Value(v));
                         return Ok(());
                     }
@@ -170,6 +239,7 @@ impl ChanState {
                 Waiter::Ext(slot) => {
                     let mut s = slot.state.lock();
                     if s.is_live() {
+                        self.publish();
                         s.value = Some(v);
                         s.complete(Ok(()));
                         return Ok(());
@@ -187,6 +257,7 @@ impl ChanState {
                 Waiter::Task(parked) => {
                     if let Some(mut task) = parked.unpark() {
                         let value = task.take_send_value();
+                        self.publish();
                         respond(task, ResponseKind::Unit);
                         if value.is_some() {
                             return value;
@@ -197,6 +268,7 @@ impl ChanState {
                     let mut s = slot.state.lock();
                     if s.is_live() {
                         let v = s.value.take();
+                        self.publish();
                         s.complete(Ok(()));
                         if v.is_some() {
                             return v;
@@ -240,12 +312,22 @@ impl ChanCore {
     pub(crate) fn new(id: ChannelId) -> Arc<ChanCore> {
         Arc::new(ChanCore {
             id,
-            state: SpinLock::new(ChanState::default()),
+            state: BiasedLock::new(ChanState::default()),
+            seen: Seen::default(),
         })
     }
 
     pub(crate) fn id(&self) -> &ChannelId {
         &self.id
+    }
+
+    /// Enters the channel's lock.
+    #[inline(always)]
+    fn enter(&self) -> StateGuard<'_> {
+        StateGuard {
+            seen: &self.seen,
+            st: self.state.lock(),
+        }
     }
 
     // ---- tasks -------------------------------------------------------------------------------
@@ -279,7 +361,7 @@ impl ChanCore {
         // matcher needs this lock to take it out, and a freezer that takes it keeps the task
         // until it has withdrawn the request under this lock).
         let core = unsafe { &*core };
-        let mut st = core.state.lock();
+        let mut st = core.enter();
         if st.closed {
             task.chans.put(chan);
             task.respond(Response(ResponseKind::Channel(
@@ -312,7 +394,7 @@ impl ChanCore {
         // SAFETY: as in `send_value`: `chan` moves into the task, which is returned or stays
         // in the cell while the guard is held.
         let core = unsafe { &*core };
-        let mut st = core.state.lock();
+        let mut st = core.enter();
         let kind = if let Some(v) = st.take_value(core.id.cap) {
             ResponseKind::Value(v)
         } else if st.closed {
@@ -329,7 +411,7 @@ impl ChanCore {
 
     /// Removes a withdrawn task's (stale) entries from the wait queues.
     pub(crate) fn withdraw(&self, shared: &TaskShared) {
-        let mut st = self.state.lock();
+        let mut st = self.enter();
         let keep = |w: &Waiter| !matches!(w, Waiter::Task(p) if p.is(shared));
         st.senders.retain(keep);
         st.receivers.retain(keep);
@@ -360,7 +442,7 @@ impl ChanCore {
         let Some(v) = value.take() else {
             return Poll::Ready(Ok(()));
         };
-        let mut st = self.state.lock();
+        let mut st = self.enter();
         if st.closed {
             return Poll::Ready(Err((ChannelError::Closed, Some(v))));
         }
@@ -400,7 +482,7 @@ impl ChanCore {
                 }
             };
         }
-        let mut st = self.state.lock();
+        let mut st = self.enter();
         if let Some(v) = st.take_value(self.id.cap) {
             return Poll::Ready(Ok(v));
         }
@@ -419,7 +501,7 @@ impl ChanCore {
     /// no receiver took is dropped, unsent.
     pub(crate) fn cancel_ext(&self, reg: &mut ExtReg) {
         let Some(slot) = reg.slot.take() else { return };
-        let mut st = self.state.lock();
+        let mut st = self.enter();
         let mut s = slot.state.lock();
         match s.done {
             None => {
@@ -449,10 +531,11 @@ impl ChanCore {
     /// Closes the channel: every waiting receiver gets [`ChannelError::Closed`], every waiting
     /// sender gets its value back. Buffered values stay receivable.
     pub(crate) fn close(&self) {
-        let mut st = self.state.lock();
+        let mut st = self.enter();
         st.closed = true;
         let receivers = std::mem::take(&mut st.receivers);
         let senders = std::mem::take(&mut st.senders);
+        st.publish();
         for w in receivers {
             match w {
                 Waiter::Task(parked) => {
@@ -485,33 +568,34 @@ impl ChanCore {
 
     /// Whether the channel holds nothing: no buffered value and no waiting party.
     pub(crate) fn is_idle(&self) -> bool {
-        let st = self.state.lock();
-        st.buffer.is_empty() && st.senders.is_empty() && st.receivers.is_empty()
+        // The waiting senders and receivers are never both non-empty: a balance of 0 means
+        // neither waits.
+        self.balance() == 0 && self.len() == 0
     }
 
     /// Whether [`close`](Self::close) has been called.
     pub(crate) fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.seen.closed.load(Ordering::Acquire)
     }
 
     /// Senders waiting minus receivers waiting (Stackless' `balance`).
     pub(crate) fn balance(&self) -> isize {
-        let st = self.state.lock();
-        st.senders.len() as isize - st.receivers.len() as isize
+        self.seen.balance.load(Ordering::Acquire) as isize
     }
 
     /// Values buffered and not yet received.
     pub(crate) fn len(&self) -> usize {
-        self.state.lock().buffer.len()
+        self.seen.len.load(Ordering::Acquire)
     }
 
     /// Drops every waiting task (the node is shutting down); their joiners see a cancel.
     #[expect(clippy::vec_box, reason = "tasks move between owners as boxes")]
     pub(crate) fn drain_tasks(&self) -> Vec<Box<Task>> {
-        let mut st = self.state.lock();
+        let mut st = self.enter();
         let mut out = Vec::new();
         let senders = std::mem::take(&mut st.senders);
         let receivers = std::mem::take(&mut st.receivers);
+        st.publish();
         for w in senders.into_iter().chain(receivers) {
             match w {
                 Waiter::Task(parked) => out.extend(parked.unpark()),

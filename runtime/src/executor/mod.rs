@@ -217,6 +217,7 @@ impl Executor {
     // ---- the worker loop ---------------------------------------------------------------------
 
     fn worker_main(self: &Arc<Self>, index: usize) {
+        crate::bias::become_worker();
         LOCAL.with(|l| {
             *l.borrow_mut() = Some(Local {
                 exec: Arc::as_ptr(self) as *const () as usize,

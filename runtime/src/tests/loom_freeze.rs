@@ -177,6 +177,9 @@ fn carried_by(task: &mut Task) -> Option<u64> {
 /// external thread does `other` and a freezer freezes the task.
 fn model(cap: usize, prefill: Option<u64>, how: Parked, other: Other) {
     loom::model(move || {
+        // Main is the worker: the channels become biased to it, and the external party and
+        // the freezer revoke the bias while the task's side may be on its lock-free path.
+        crate::bias::become_worker();
         let core = chan(cap);
         let idle = chan(0);
         if let Some(v) = prefill {

@@ -1,5 +1,6 @@
 //! loom models of the concurrency core (built only with `--cfg tern_loom`).
 
+mod loom_bias;
 mod loom_channel;
 mod loom_freeze;
 mod loom_park;
