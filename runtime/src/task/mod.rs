@@ -158,6 +158,19 @@ pub trait Machine: Serialize + DeserializeOwned + fmt::Debug + Send + 'static {
 
     /// Runs the task to its next suspension point (see the module docs for the contract).
     fn resume(&mut self, cx: &mut Cx<'_>) -> Step<Self::Output>;
+
+    /// The source location of the suspension point the machine's state stands at (where it
+    /// called [`Cx::suspend`] to get there), or `None` when it cannot tell — the default, and
+    /// the answer before the first resume.
+    ///
+    /// A machine that knows it lets snapshots leave the location out: the restoring node runs
+    /// the same code (the fingerprint says so) and asks the restored machine instead. The
+    /// answer must be the location [`Cx::suspend`] recorded; a snapshot carries the location
+    /// itself whenever the two differ. `#[migratable]` machines implement this; a hand-written
+    /// one can return the location of a `#[track_caller]` helper called at its suspend call.
+    fn suspension_point(&self) -> Option<&'static Location<'static>> {
+        None
+    }
 }
 
 /// What one call to [`Machine::resume`] ended with.

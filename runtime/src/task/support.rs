@@ -13,12 +13,15 @@
 //! - **Stored iterators.** A `for` loop whose body awaits keeps its iterator in the task's
 //!   state: ranges as `Range<T>` (serde-ready as is) or [`InclusiveIter`], vectors as
 //!   [`VecIter`].
+//! - **Suspension points.** [`here`] gives the generated `Machine::suspension_point` the
+//!   location of each `.await`, and [`overwrite`] writes a suspension's state.
 //! - **Debug of any local.** [`Dbg`] prints a stored local with its `Debug` impl when it has one
 //!   and its type name otherwise (autoref selection), so a task's report never needs a bound.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{ControlFlow, RangeInclusive};
+use std::panic::Location;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -45,6 +48,15 @@ pub fn resumed<E: Effect>(_witness: &Option<PhantomData<E>>, cx: &mut Cx<'_>) ->
 #[inline(always)]
 pub fn overwrite<M>(state: &mut M, next: M) {
     std::mem::forget(std::mem::replace(state, next));
+}
+
+/// The location of the call: a generated `Machine::suspension_point` calls this with the
+/// span of the suspension point's `.await`, the span its suspend call has, so both name the
+/// same file, line and column.
+#[track_caller]
+#[inline(always)]
+pub fn here() -> &'static Location<'static> {
+    Location::caller()
 }
 
 /// The first half of `?`: continue with the value or break with the residual.
