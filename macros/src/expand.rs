@@ -22,6 +22,11 @@
 //! bench). Only `resume` writes `*self`, and it writes the placeholder first, so nothing that
 //! needs dropping is ever forgotten.
 //!
+//! The `Machine` impl also answers `suspension_point`: one arm per variant `Sk`, calling the
+//! `#[track_caller]` `__private::here()` with the span of point `k`'s `.await` — the span its
+//! suspend call carries — so it names the location the runtime recorded when the task
+//! suspended there, and snapshots need not carry it.
+//!
 //! Reaching an `.await` always returns from `resume` (the runtime performs the request and
 //! resumes later), so the code after a suspension point is only ever entered by resuming
 //! there. Each arm is therefore ordinary structured Rust: the statements after the point in
@@ -335,7 +340,7 @@ impl<'a> Expander<'a> {
 
 /// `ts` with every token's span set to `span` (so an error about the whole expression points
 /// at the user's code rather than at the attribute).
-fn respan(ts: TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(ts: TokenStream, span: Span) -> TokenStream {
     ts.into_iter()
         .map(|mut tt| {
             if let proc_macro2::TokenTree::Group(g) = &tt {

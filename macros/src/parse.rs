@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Pat, ReturnType, Type};
 
 use crate::analyze::analyze;
-use crate::expand::Expander;
+use crate::expand::{respan, Expander};
 use crate::lower::Lower;
 use crate::rewrite::Rewriter;
 use crate::syntax::unstorable;
@@ -388,6 +388,13 @@ fn one(
         });
         quote!(Self::#v { #(#names),* } => f.debug_struct(#title) #(#shown)* .finish(),)
     });
+    // Each point's location, from the `.await`'s span: the span its suspend call has too.
+    let point_arms = reached.iter().map(|&p| {
+        let v = Expander::variant(p);
+        let span = ir.points[p].span;
+        let here = respan(quote!(#krate::__private::here()), span);
+        quote!(Self::#v { .. } => ::core::option::Option::Some(#here),)
+    });
     let start_title = format!("{fn_str} (not started)");
     let start_shown = param_names.iter().map(|n| {
         let s = n.to_string().replace("__tern_self", "self");
@@ -499,6 +506,14 @@ fn one(
                         "`{}` resumed after it finished or panicked",
                         <Self as #krate::Machine>::TYPE_KEY
                     ),
+                }
+            }
+
+            #[allow(unreachable_patterns, clippy::all)]
+            fn suspension_point(&self) -> ::core::option::Option<&'static ::core::panic::Location<'static>> {
+                match self {
+                    #(#point_arms)*
+                    _ => ::core::option::Option::None,
                 }
             }
         }
