@@ -75,8 +75,9 @@ async fn a_suspended_task_stores_only_its_live_locals() {
         hand.snapshot().await.unwrap(),
         gen.snapshot().await.unwrap(),
     );
-    // The headers differ in the type key, the suspension point's file name and the length of
-    // the fingerprint's varint (a 64-bit hash against Relay's small constant); compare the rest.
+    // The headers differ in the type key and the length of the fingerprint's varint (a 64-bit
+    // hash against Relay's small constant), and only the hand-written machine's snapshot spells
+    // out its suspension point's file name; compare the rest.
     use tern::Machine;
     fn varint_len(mut v: u64) -> usize {
         let mut n = 1;
@@ -94,7 +95,7 @@ async fn a_suspended_task_stores_only_its_live_locals() {
     let gen_size = overhead(
         &gen,
         "migratable_smoke::accumulate",
-        "tests/tests/migratable_smoke.rs",
+        "",
         fp_gen,
     );
     let hand_size = overhead(&hand, "tern_tests::Relay", "tests/src/lib.rs", fp_hand);
@@ -242,4 +243,38 @@ async fn suspending_neither_leaks_nor_double_drops_a_stored_local() {
         0,
         "after the parked task was dropped"
     );
+}
+
+#[tokio::test]
+async fn a_snapshot_leaves_the_suspension_point_to_the_generated_machine() {
+    let a = tern_tests::node("smoke-where-a", 1).await;
+    let b = tern_tests::node("smoke-where-b", 1).await;
+    // The report of a task that never moved.
+    let stayed = a.spawn(divide_by(a.channel("stay")));
+    a.channel::<u64>("stay").send(0).await.unwrap();
+    let Err(tern::JoinError::Failed(stayed)) = stayed.join().await else {
+        panic!("divide_by(0) must fail");
+    };
+    let expected = stayed.suspension_point.expect("it suspended once");
+
+    // The same task frozen at its receive: the snapshot does not spell out the location...
+    let task = a.spawn(divide_by(a.channel("in")));
+    while a.channel::<u64>("in").balance() >= 0 {
+        tokio::task::yield_now().await;
+    }
+    let snap = task.snapshot().await.unwrap();
+    let file = expected.file.as_bytes();
+    assert!(
+        !snap.as_bytes().windows(file.len()).any(|w| w == file),
+        "the snapshot spells out {}",
+        expected.file
+    );
+    // ... and the restored task reports the same one, from its machine.
+    let restored = b.restore::<u64>(&snap).unwrap();
+    b.channel::<u64>("in").send(0).await.unwrap();
+    let Err(tern::JoinError::Failed(report)) = restored.join().await else {
+        panic!("divide_by(0) must fail");
+    };
+    assert_eq!(report.suspension_point, Some(expected));
+    assert_eq!(report.node, b.id().as_str());
 }

@@ -269,13 +269,40 @@ async fn every_bad_snapshot_gets_its_typed_error() {
         restore(version),
         Err(SnapshotError::Version {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
+    let mut v1 = bytes.clone();
+    v1[4] = 1; // the format before suspension points could be left to the machine
+    assert_eq!(
+        restore(v1),
+        Err(SnapshotError::Version {
+            found: 1,
+            supported: 2
+        })
+    );
     assert!(matches!(
         n.restore::<String>(&good),
         Err(SnapshotError::OutputType(_))
     ));
+    // A parked relay's snapshot ends with its suspension point written out (a hand-written
+    // `Relay` cannot tell its own): left to a machine that names none, it is refused.
+    let parked = n.spawn(Relay::new(n.channel("where-in"), n.channel("where-out")));
+    while n.channel::<u64>("where-in").balance() >= 0 {
+        tokio::task::yield_now().await;
+    }
+    let parked = parked.snapshot().await.unwrap().into_bytes();
+    let file = b"tests/src/lib.rs";
+    let at = parked
+        .windows(file.len())
+        .rposition(|w| w == file)
+        .expect("the relay's suspension point is written out");
+    let mut left_to_machine = parked[..at - 2].to_vec(); // before its tag and length
+    left_to_machine.push(1);
+    match restore(left_to_machine) {
+        Err(SnapshotError::Malformed(m)) => assert!(m.contains("names none"), "{m}"),
+        other => panic!("a location left to a machine that names none: {other:?}"),
+    }
 
     let small = Node::builder(unique("bad-small"))
         .workers(1)

@@ -1,6 +1,6 @@
 //! Snapshots: a frozen task as bytes, and the checks that guard restoring one.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! ```text
 //! "TERN" magic (4 bytes) | format version (u16, little endian) | header | body
@@ -9,12 +9,21 @@
 //! body   = postcard { root: bytes (the root frame's state; its type is the header's),
 //!                     nested: [ { key: str, fingerprint: u64, state: bytes } ],
 //!                     pending: Option<Pending>, response: Option<Reply>,
-//!                     location: Option<SourceLocation> }
+//!                     location: NotSuspended | Machine | Written(SourceLocation) }
 //! ```
 //!
 //! `pending` is the withdrawn request (a receive, a send with its value, a sleep with the time
 //! left); `response` is a result that had already arrived (e.g. a value matched to a receive
 //! just before the freeze) and travels so that it is not lost. At most one of them is set.
+//!
+//! `location` is the task's last suspension point, for [`TaskReport`]s. When the innermost
+//! frame's [`Machine::suspension_point`](crate::Machine::suspension_point) names that very
+//! location (every `#[migratable]` machine parked at an `.await`), the snapshot holds the
+//! one-byte `Machine` and the restoring node asks the restored frame: it runs the same code,
+//! as the fingerprints say. Otherwise (a hand-written machine that cannot tell, or a frame
+//! resumed with the output of a nested one that has returned) the location is written out.
+//! Version 1 wrote it out always (`Option<SourceLocation>`); this build refuses version 1
+//! snapshots with [`SnapshotError::Version`], as it does every version but its own.
 //!
 //! # Decoding is fallible, never panicking
 //!
@@ -44,7 +53,7 @@ use crate::value::Value;
 /// The magic bytes every snapshot starts with.
 pub const MAGIC: [u8; 4] = *b"TERN";
 /// The snapshot format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// A frozen task: the bytes of its snapshot.
 ///
@@ -133,7 +142,18 @@ struct Body {
     nested: Vec<FrameSnap>,
     pending: Option<Pending>,
     response: Option<Reply>,
-    location: Option<SourceLocation>,
+    location: Where,
+}
+
+/// Where the task last suspended (see the module docs).
+#[derive(Serialize, Deserialize)]
+enum Where {
+    /// The task has not suspended yet.
+    NotSuspended,
+    /// What the innermost frame's `Machine::suspension_point` says.
+    Machine,
+    /// Written out: the machine cannot tell, or would tell another location.
+    Written(SourceLocation),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -355,7 +375,18 @@ pub(crate) fn encode(
         epoch: task.epoch,
         origin: origin.to_owned(),
     };
-    let location = task.suspension_point();
+    let location = match task.suspension_point() {
+        None => Where::NotSuspended,
+        Some(at) => {
+            let innermost = task.frames.iter().last();
+            let machine = innermost.and_then(|f| f.suspension_point());
+            if machine.is_some_and(|l| SourceLocation::from(l) == at) {
+                Where::Machine
+            } else {
+                Where::Written(at)
+            }
+        }
+    };
     let body = Body {
         root: root_state,
         nested,
@@ -455,11 +486,24 @@ pub(crate) fn decode(
             .map(|(f, ty)| (ty.decode)(f.state).map_err(|e| state_err(f.key, "decode", e)))
             .collect::<Result<Vec<_>, SnapshotError>>()
     })?;
+    let location = match body.location {
+        Where::NotSuspended => None,
+        Where::Written(at) => Some(at),
+        Where::Machine => match frames.last().and_then(|f| f.suspension_point()) {
+            Some(at) => Some(at.into()),
+            None => {
+                return Err(SnapshotError::Malformed(format!(
+                    "the suspension point is left to the machine, but `{}` names none",
+                    frames.last().map_or("?", |f| f.type_key())
+                )));
+            }
+        },
+    };
     Ok(Decoded {
         header,
         frames,
         wait,
-        location: body.location,
+        location,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Frames: a task is a stack of type-erased machines, and the registry that restores them.
 
 use std::fmt::Write as _;
+use std::panic::Location;
 
 use super::{Cx, Machine, Request, Step};
 use crate::value::Value;
@@ -17,6 +18,8 @@ pub(crate) trait Frame: Send {
     fn encode_state(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error>;
     /// The machine's state as `Debug` text, for [`TaskReport`](super::TaskReport)s.
     fn debug_state(&self) -> String;
+    /// [`Machine::suspension_point`].
+    fn suspension_point(&self) -> Option<&'static Location<'static>>;
 }
 
 /// What resuming a frame ended with.
@@ -47,6 +50,9 @@ impl<M: Machine> Frame for M {
         // Writing to a String cannot fail.
         write!(s, "{self:#?}").ok();
         s
+    }
+    fn suspension_point(&self) -> Option<&'static Location<'static>> {
+        Machine::suspension_point(self)
     }
 }
 
