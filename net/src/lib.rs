@@ -7,4 +7,5 @@
 pub mod proto;
 
 pub mod quic;
+pub mod sim;
 pub mod tls;
