@@ -111,7 +111,8 @@
 //!   resend after a lost connection) or a `Withdraw` of a finished one with the same outcome
 //!   again. The party's node completes an operation at most once and ignores repeats. So a
 //!   value is delivered exactly once while no node crashes, however often connections drop.
-//!   [`OpLog`] is this bookkeeping.
+//!   [`OpLog`] is this bookkeeping; [`Home`] is the whole channel as its home holds it
+//!   (queues, buffer, log, limits) for whatever drives the node: the simulation does today.
 //! - **Stale epochs are refused.** An operation whose epoch is older than one the home has
 //!   seen for that party gets [`Rejection::Stale`]: a frozen incarnation never sends or
 //!   receives.
