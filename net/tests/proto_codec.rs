@@ -14,8 +14,9 @@ fn name() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9_./é∑-]{1,40}"
 }
 
+/// Node ids: lower-case DNS labels, 1..=63 chars.
 fn node() -> impl Strategy<Value = NodeId> {
-    name().prop_map(NodeId::new)
+    "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?".prop_map(|s| NodeId::new(&s).expect("a node id"))
 }
 
 fn version() -> impl Strategy<Value = WireVersion> {

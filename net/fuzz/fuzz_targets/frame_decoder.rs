@@ -11,7 +11,6 @@ use tern_net::proto::{encode, Decoder, Limits, Message, ProtoError};
 /// A small cap so that oversize prefixes are common.
 const LIMITS: Limits = Limits {
     max_frame: 4096,
-    max_node_id: 255,
     max_channel_name: 1024,
 };
 
@@ -46,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
     let whole = decode(&mut std::iter::once(stream));
     assert_eq!(chunked, whole);
     for msg in whole.into_iter().flatten() {
-        msg.validate(&LIMITS).expect("the decoder returned an invalid message");
+        msg.validate(&LIMITS)
+            .expect("the decoder returned an invalid message");
         let mut again = Vec::new();
         encode(&msg, &LIMITS, &mut again).expect("a decoded message re-encodes");
         assert_eq!(decode(&mut std::iter::once(&again[..])), [Ok(msg)]);

@@ -14,8 +14,6 @@ pub struct Limits {
     /// The largest frame body accepted (and sent), in bytes. Default: 16 MiB, the runtime's
     /// default snapshot limit.
     pub max_frame: u32,
-    /// The longest node id, in bytes. Default: 255.
-    pub max_node_id: usize,
     /// The longest channel name, in bytes. Default: 1024.
     pub max_channel_name: usize,
 }
@@ -30,7 +28,6 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_frame: 16 << 20,
-            max_node_id: 255,
             max_channel_name: 1024,
         }
     }

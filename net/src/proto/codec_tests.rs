@@ -157,24 +157,21 @@ fn a_body_of_another_message_type_does_not_pass_as_a_prefix() {
 
 #[test]
 fn invalid_fields_are_refused_on_decode_and_encode() {
-    let long = Message::Hello(Hello {
-        version: crate::proto::WIRE_VERSION,
-        node: NodeId::new("n".repeat(300)),
-        incarnation: Incarnation(1),
-        max_frame: 1 << 20,
+    let long = Message::ToHome(ToHome::Close {
+        chan: ChannelId::of::<u8>("c".repeat(2000), 0),
     });
     let mut out = vec![9];
     assert_eq!(
         encode(&long, &Limits::default(), &mut out),
         Err(ProtoError::Invalid {
-            field: "node id",
+            field: "channel name",
             reason: "too long"
         })
     );
     assert_eq!(out, [9], "a failed encode leaves the buffer as it was");
     // A peer with laxer limits sent it anyway.
     let lax = Limits {
-        max_node_id: 1000,
+        max_channel_name: 4000,
         ..Limits::default()
     };
     encode(&long, &lax, &mut out).unwrap();
@@ -182,7 +179,7 @@ fn invalid_fields_are_refused_on_decode_and_encode() {
     assert_eq!(
         decode_all(&mut d, &out[1..]),
         [Err(ProtoError::Invalid {
-            field: "node id",
+            field: "channel name",
             reason: "too long"
         })]
     );
@@ -196,6 +193,30 @@ fn invalid_fields_are_refused_on_decode_and_encode() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_frame_carrying_an_invalid_node_id_does_not_decode() {
+    let hello = Message::Hello(Hello {
+        version: crate::proto::WIRE_VERSION,
+        node: NodeId::new("alpha").unwrap(),
+        incarnation: Incarnation(1),
+        max_frame: 1 << 20,
+    });
+    let mut wire = Vec::new();
+    encode(&hello, &Limits::default(), &mut wire).unwrap();
+    let at = wire.windows(5).position(|w| w == b"alpha").unwrap();
+    let mut d = Decoder::new(Limits::default());
+    for bad in [b"Alpha", b"al.ha", b"alph-"] {
+        let mut frame = wire.clone();
+        frame[at..at + 5].copy_from_slice(bad);
+        assert!(matches!(
+            decode_all(&mut d, &frame)[..],
+            [Err(ProtoError::Malformed(_))]
+        ));
+    }
+    // The decoder skipped the bad frames and decodes the next good one.
+    assert_eq!(decode_all(&mut d, &wire), [Ok(hello)]);
 }
 
 #[test]

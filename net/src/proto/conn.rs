@@ -170,10 +170,11 @@ pub struct ConnStats {
 /// use tern_net::proto::{Action, ConnConfig, Connection, Incarnation, Local, NodeId, Role};
 ///
 /// let now = Instant::now();
-/// let me = |id: &str, n| Local { node: NodeId::from(id), incarnation: Incarnation(n) };
+/// let (a, b): (NodeId, NodeId) = ("a".parse()?, "b".parse()?);
+/// let me = |node: &NodeId, n| Local { node: node.clone(), incarnation: Incarnation(n) };
 /// let cfg = ConnConfig::default();
-/// let mut dialer = Connection::new(Role::Dialer, me("a", 1), NodeId::from("b"), cfg, now);
-/// let mut listener = Connection::new(Role::Listener, me("b", 2), NodeId::from("a"), cfg, now);
+/// let mut dialer = Connection::new(Role::Dialer, me(&a, 1), b.clone(), cfg, now);
+/// let mut listener = Connection::new(Role::Listener, me(&b, 2), a.clone(), cfg, now);
 ///
 /// let Some(Action::Transmit(hello)) = dialer.poll() else { panic!() };
 /// listener.handle_message(now, hello);
@@ -181,6 +182,7 @@ pub struct ConnStats {
 /// assert!(matches!(listener.poll(), Some(Action::Established(p)) if p.node.as_str() == "a"));
 /// dialer.handle_message(now, ack);
 /// assert!(matches!(dialer.poll(), Some(Action::Established(p)) if p.incarnation == Incarnation(2)));
+/// # Ok::<(), tern_net::proto::NodeIdError>(())
 /// ```
 #[derive(Debug)]
 pub struct Connection {

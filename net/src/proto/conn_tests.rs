@@ -6,9 +6,13 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::proto::{ChannelId, Message, ToHome};
 
-fn local(id: &str, inc: u64) -> Local {
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).expect("node id")
+}
+
+fn local(name: &str, inc: u64) -> Local {
     Local {
-        node: NodeId::from(id),
+        node: id(name),
         incarnation: Incarnation(inc),
     }
 }
@@ -17,7 +21,7 @@ fn dialer(now: Instant) -> Connection {
     Connection::new(
         Role::Dialer,
         local("a", 1),
-        NodeId::from("b"),
+        id("b"),
         ConnConfig::default(),
         now,
     )
@@ -27,7 +31,7 @@ fn listener(now: Instant) -> Connection {
     Connection::new(
         Role::Listener,
         local("b", 2),
-        NodeId::from("a"),
+        id("a"),
         ConnConfig::default(),
         now,
     )
@@ -122,7 +126,7 @@ fn listener_refuses_a_hello_that_claims_another_id() {
     let mut d = Connection::new(
         Role::Dialer,
         local("mallory", 1),
-        NodeId::from("b"),
+        id("b"),
         ConnConfig::default(),
         now,
     );
@@ -130,8 +134,8 @@ fn listener_refuses_a_hello_that_claims_another_id() {
     let mut l = listener(now);
     let la = pass(now, &mut d, &mut l);
     let expected = RefuseReason::IdMismatch {
-        claimed: NodeId::from("mallory"),
-        certified: NodeId::from("a"),
+        claimed: id("mallory"),
+        certified: id("a"),
     };
     assert_eq!(sent(&la), [Message::Refuse(expected.clone())]);
     assert_eq!(closed(&la), Some(&CloseReason::Refused(expected.clone())));
@@ -148,7 +152,7 @@ fn listener_refuses_another_major_version_and_itself() {
         version: WireVersion { major: 2, minor: 0 },
         ..ConnConfig::default()
     };
-    let mut d = Connection::new(Role::Dialer, local("a", 1), NodeId::from("b"), cfg, now);
+    let mut d = Connection::new(Role::Dialer, local("a", 1), id("b"), cfg, now);
     let mut l = listener(now);
     let la = pass(now, &mut d, &mut l);
     assert!(
@@ -159,14 +163,14 @@ fn listener_refuses_another_major_version_and_itself() {
     let mut me = Connection::new(
         Role::Dialer,
         local("b", 9),
-        NodeId::from("b"),
+        id("b"),
         ConnConfig::default(),
         now,
     );
     let mut l = Connection::new(
         Role::Listener,
         local("b", 2),
-        NodeId::from("b"),
+        id("b"),
         ConnConfig::default(),
         now,
     );
@@ -182,7 +186,7 @@ fn listener_refuses_a_tiny_frame_limit() {
     let now = Instant::now();
     let mut cfg = ConnConfig::default();
     cfg.limits.max_frame = 100;
-    let mut d = Connection::new(Role::Dialer, local("a", 1), NodeId::from("b"), cfg, now);
+    let mut d = Connection::new(Role::Dialer, local("a", 1), id("b"), cfg, now);
     let mut l = listener(now);
     let la = pass(now, &mut d, &mut l);
     assert!(matches!(
@@ -203,7 +207,7 @@ fn minor_versions_settle_on_the_smaller() {
         },
         ..ConnConfig::default()
     };
-    let mut d = Connection::new(Role::Dialer, local("a", 1), NodeId::from("b"), newer, now);
+    let mut d = Connection::new(Role::Dialer, local("a", 1), id("b"), newer, now);
     let mut l = listener(now);
     let la = pass(now, &mut d, &mut l);
     assert!(matches!(&la[1], Action::Established(p) if p.version == WIRE_VERSION));
@@ -220,7 +224,7 @@ fn dialer_rejects_an_ack_from_another_node_than_its_certificate() {
         now,
         Message::HelloAck(HelloAck {
             version: WIRE_VERSION,
-            node: NodeId::from("impostor"),
+            node: id("impostor"),
             incarnation: Incarnation(5),
             max_frame: 1 << 20,
         }),
@@ -255,7 +259,7 @@ fn dialer_rejects_an_ack_with_a_newer_minor_or_another_major() {
             now,
             Message::HelloAck(HelloAck {
                 version,
-                node: NodeId::from("b"),
+                node: id("b"),
                 incarnation: Incarnation(5),
                 max_frame: 1 << 20,
             }),
@@ -286,7 +290,7 @@ fn messages_out_of_place_close_the_connection() {
     let (mut d, mut l) = established_pair(now);
     let hello = Hello {
         version: WIRE_VERSION,
-        node: NodeId::from("a"),
+        node: id("a"),
         incarnation: Incarnation(1),
         max_frame: 1 << 20,
     };
@@ -404,8 +408,8 @@ fn keepalive_is_clamped_below_the_idle_timeout() {
         idle_timeout: Duration::from_secs(4),
         ..ConnConfig::default()
     };
-    let mut d = Connection::new(Role::Dialer, local("a", 1), NodeId::from("b"), cfg, t0);
-    let mut l = Connection::new(Role::Listener, local("b", 2), NodeId::from("a"), cfg, t0);
+    let mut d = Connection::new(Role::Dialer, local("a", 1), id("b"), cfg, t0);
+    let mut l = Connection::new(Role::Listener, local("b", 2), id("a"), cfg, t0);
     let la = pass(t0, &mut d, &mut l);
     forward(t0, &la, &mut d);
     assert_eq!(d.poll_timeout(), Some(t0 + Duration::from_secs(2)));
@@ -461,7 +465,7 @@ fn a_listener_shutting_down_during_the_handshake_refuses() {
 
 #[test]
 fn the_smaller_id_dialler_survives() {
-    let (a, b) = (NodeId::from("alpha"), NodeId::from("beta"));
+    let (a, b) = (id("alpha"), id("beta"));
     assert_eq!(surviving_dialer(&a, &b), &a);
     assert_eq!(surviving_dialer(&b, &a), &a);
 }

@@ -1,4 +1,4 @@
-//! The protocol core's error type.
+//! The protocol core's error types.
 
 /// Why bytes could not be turned into a message, or a message into a frame.
 ///
@@ -22,8 +22,8 @@ pub enum ProtoError {
     /// A frame's body holds a message followed by more bytes.
     #[error("{0} trailing bytes after the message in a frame")]
     TrailingBytes(usize),
-    /// A decoded field breaks a limit (an empty or overlong node id or channel name, a
-    /// control character).
+    /// A decoded field breaks a limit (an empty or overlong channel name, a control
+    /// character).
     #[error("invalid {field}: {reason}")]
     Invalid {
         /// Which field.
@@ -52,4 +52,34 @@ impl ProtoError {
     pub fn is_fatal(&self) -> bool {
         matches!(self, ProtoError::Oversize { .. } | ProtoError::Poisoned)
     }
+}
+
+/// Why a string is not a [`NodeId`](super::NodeId): the rule of a lower-case DNS label it
+/// breaks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeIdError {
+    /// The string is empty.
+    #[error("invalid node id: empty")]
+    Empty,
+    /// The string is longer than [`MAX_NODE_ID_LEN`](super::MAX_NODE_ID_LEN) bytes.
+    #[error("invalid node id: {len} bytes, longer than 63")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The string holds a character other than `a`–`z`, `0`–`9` and `-`.
+    #[error("invalid node id {id:?}: {ch:?} is not one of a-z, 0-9 and '-'")]
+    Character {
+        /// The refused string.
+        id: String,
+        /// The first character out of the set.
+        ch: char,
+    },
+    /// The string starts or ends with `-`.
+    #[error("invalid node id {id:?}: starts or ends with '-'")]
+    Hyphen {
+        /// The refused string.
+        id: String,
+    },
 }

@@ -248,7 +248,7 @@ struct Waiter {
 /// use tern_net::proto::{ChannelId, FromHome, Home, HomeConfig, NodeId, OpId, Outcome, PartyId, Payload, ToHome};
 /// let chan = ChannelId::of::<u64>("jobs", 0);
 /// let mut home = Home::new(chan.clone(), HomeConfig::default());
-/// let (a, b) = (NodeId::from("a"), NodeId::from("b"));
+/// let (a, b): (NodeId, NodeId) = ("a".parse()?, "b".parse()?);
 /// let op = |origin| OpId { party: PartyId { origin, seq: 1 }, epoch: 0, seq: 1 };
 ///
 /// home.handle(&a, ToHome::Recv { chan: chan.clone(), op: op(1) });
@@ -260,6 +260,7 @@ struct Waiter {
 /// let (to, msg) = home.poll_transmit().unwrap();
 /// assert_eq!(to, b);
 /// assert!(matches!(msg, FromHome::Done { outcome: Outcome::Sent, .. }));
+/// # Ok::<(), tern_net::proto::NodeIdError>(())
 /// ```
 #[derive(Debug)]
 pub struct Home {

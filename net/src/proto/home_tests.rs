@@ -5,7 +5,7 @@ use super::*;
 use crate::proto::TypeKey;
 
 fn node(s: &str) -> NodeId {
-    NodeId::from(s)
+    NodeId::new(s).expect("node id")
 }
 
 fn op(origin: u64, epoch: u64, seq: u64) -> OpId {

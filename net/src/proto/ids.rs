@@ -1,15 +1,18 @@
 //! Identifiers and opaque values carried on the wire: node ids, channel identities, type keys,
 //! parties, operations and payloads.
 //!
-//! Decoding accepts any string (postcard cannot say which field failed); the bounds are
-//! checked right after, by [`Message::validate`](super::Message::validate), against
-//! [`Limits`](super::Limits).
+//! A [`NodeId`] is checked whenever one is made, decoding included, so every `NodeId` in
+//! the process is a valid one. Channel names decode as any string (postcard cannot say which
+//! field failed); their bounds are checked right after, by
+//! [`Message::validate`](super::Message::validate), against [`Limits`](super::Limits).
 
 use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::ProtoError;
+use super::error::{NodeIdError, ProtoError};
 use super::Limits;
 
 /// FNV-1a (64 bit) of `bytes`: the hash the runtime uses for type fingerprints and code
@@ -44,38 +47,108 @@ fn check_str(s: &str, max: usize, field: &'static str) -> Result<(), ProtoError>
     Err(ProtoError::Invalid { field, reason })
 }
 
-/// A node's id: the name it was built with (`Node::builder("alpha")`), which its TLS
-/// certificate names.
+/// The longest node id, in bytes: one DNS label.
+pub const MAX_NODE_ID_LEN: usize = 63;
+
+/// A node's id: the name its TLS certificate gives it (as the DNS name `<id>.node.tern`, see
+/// [`crate::tls`]), and the name it goes by on the wire.
 ///
-/// At most [`Limits::max_node_id`] bytes, not empty, no control characters (checked when a
-/// message carrying it is encoded or decoded).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct NodeId(String);
+/// Always one lower-case DNS label: 1 to [`MAX_NODE_ID_LEN`] characters from `a`–`z`, `0`–`9`
+/// and `-`, not starting or ending with `-`. Lower case only, so that the id ↔ certificate name
+/// mapping is one to one (DNS compares names without regard to case). Every constructor
+/// checks this, decoding included: a frame carrying anything else does not decode. Cheap to
+/// clone.
+///
+/// # Examples
+///
+/// ```
+/// use tern_net::proto::{NodeId, NodeIdError};
+///
+/// let id: NodeId = "alpha".parse()?;
+/// assert_eq!(id.as_str(), "alpha");
+/// assert!(matches!(NodeId::new("Alpha"), Err(NodeIdError::Character { ch: 'A', .. })));
+/// assert_eq!(NodeId::new(""), Err(NodeIdError::Empty));
+/// # Ok::<(), NodeIdError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(Arc<str>);
 
 impl NodeId {
-    /// Wraps `id`. Use [`NodeId::check`] to test it against the wire limits.
-    pub fn new(id: impl Into<String>) -> NodeId {
-        NodeId(id.into())
+    /// Checks `id` and makes it a node id.
+    ///
+    /// # Errors
+    /// [`NodeIdError`] naming the rule `id` breaks when it is not a lower-case DNS label.
+    pub fn new(id: &str) -> Result<NodeId, NodeIdError> {
+        check_label(id)?;
+        Ok(NodeId(id.into()))
     }
 
     /// The id as a string.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
 
-    /// Checks the id against `limits`.
-    ///
-    /// # Errors
-    /// [`ProtoError::Invalid`] if it is empty, too long or contains a control character.
-    pub fn check(&self, limits: &Limits) -> Result<(), ProtoError> {
-        check_str(&self.0, limits.max_node_id, "node id")
+/// Checks that `id` is one lower-case DNS label.
+fn check_label(id: &str) -> Result<(), NodeIdError> {
+    if id.is_empty() {
+        return Err(NodeIdError::Empty);
+    }
+    if id.len() > MAX_NODE_ID_LEN {
+        return Err(NodeIdError::TooLong { len: id.len() });
+    }
+    if let Some(ch) = id
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(NodeIdError::Character {
+            id: id.to_owned(),
+            ch,
+        });
+    }
+    if id.starts_with('-') || id.ends_with('-') {
+        return Err(NodeIdError::Hyphen { id: id.to_owned() });
+    }
+    Ok(())
+}
+
+impl FromStr for NodeId {
+    type Err = NodeIdError;
+
+    fn from_str(s: &str) -> Result<NodeId, NodeIdError> {
+        NodeId::new(s)
+    }
+}
+
+impl TryFrom<&str> for NodeId {
+    type Error = NodeIdError;
+
+    fn try_from(s: &str) -> Result<NodeId, NodeIdError> {
+        NodeId::new(s)
+    }
+}
+
+impl AsRef<str> for NodeId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for NodeId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for NodeId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
     }
 }
 
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 
@@ -85,9 +158,18 @@ impl fmt::Display for NodeId {
     }
 }
 
-impl From<&str> for NodeId {
-    fn from(s: &str) -> NodeId {
-        NodeId(s.to_owned())
+impl Serialize for NodeId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeId {
+    /// Reads a string and checks it: a frame carrying a string that is not a node id does not
+    /// decode.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<NodeId, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        NodeId::new(&id).map_err(de::Error::custom)
     }
 }
 
@@ -290,15 +372,59 @@ mod tests {
     }
 
     #[test]
+    fn node_ids_are_dns_labels() {
+        for good in [
+            "a",
+            "alpha",
+            "node-1",
+            "0",
+            "n-0-x",
+            &"x".repeat(MAX_NODE_ID_LEN),
+        ] {
+            assert_eq!(NodeId::new(good).expect(good).as_str(), good);
+        }
+        assert_eq!(NodeId::new(""), Err(NodeIdError::Empty));
+        assert_eq!(
+            NodeId::new(&"x".repeat(MAX_NODE_ID_LEN + 1)),
+            Err(NodeIdError::TooLong { len: 64 })
+        );
+        for (bad, ch) in [
+            ("Alpha", 'A'),
+            ("a.b", '.'),
+            ("a b", ' '),
+            ("é", 'é'),
+            ("a\nb", '\n'),
+        ] {
+            assert_eq!(
+                NodeId::new(bad),
+                Err(NodeIdError::Character {
+                    id: bad.to_owned(),
+                    ch
+                })
+            );
+        }
+        for bad in ["-a", "a-", "-"] {
+            assert_eq!(
+                NodeId::new(bad),
+                Err(NodeIdError::Hyphen { id: bad.to_owned() })
+            );
+        }
+    }
+
+    #[test]
+    fn node_ids_are_checked_when_decoded() {
+        let id = NodeId::new("alpha").unwrap();
+        let bytes = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(postcard::from_bytes::<NodeId>(&bytes).unwrap(), id);
+        for bad in ["Alpha", "", "a_b"] {
+            let bytes = postcard::to_allocvec(bad).unwrap();
+            assert!(postcard::from_bytes::<NodeId>(&bytes).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn wire_strings_are_checked() {
         let l = Limits::default();
-        assert!(NodeId::from("alpha").check(&l).is_ok());
-        assert!(NodeId::from("").check(&l).is_err());
-        assert!(NodeId::from("a\nb").check(&l).is_err());
-        assert!(NodeId::new("x".repeat(l.max_node_id)).check(&l).is_ok());
-        assert!(NodeId::new("x".repeat(l.max_node_id + 1))
-            .check(&l)
-            .is_err());
         assert!(ChannelName::from("jobs").check(&l).is_ok());
         assert!(ChannelName::new("é".repeat(l.max_channel_name / 2))
             .check(&l)

@@ -336,7 +336,8 @@ impl Message {
         }
     }
 
-    /// Checks every bounded field (node ids, channel names) against `limits`.
+    /// Checks every bounded field (channel names) against `limits`. (Node ids need no check:
+    /// a [`NodeId`] is valid by construction, decoding included.)
     ///
     /// Done by [`encode`](super::encode) and by the [`Decoder`](super::Decoder) on every
     /// message, so callers rarely need it.
@@ -345,36 +346,14 @@ impl Message {
     /// [`ProtoError::Invalid`] naming the first field out of bounds.
     pub fn validate(&self, limits: &Limits) -> Result<(), ProtoError> {
         match self {
-            Message::Hello(h) => h.node.check(limits),
-            Message::HelloAck(h) => h.node.check(limits),
-            Message::Refuse(RefuseReason::IdMismatch { claimed, certified }) => {
-                claimed.check(limits)?;
-                certified.check(limits)
-            }
-            Message::Refuse(_) | Message::Ping(_) | Message::Pong(_) | Message::Goodbye(_) => {
-                Ok(())
-            }
+            Message::Hello(_)
+            | Message::HelloAck(_)
+            | Message::Refuse(_)
+            | Message::Ping(_)
+            | Message::Pong(_)
+            | Message::Goodbye(_) => Ok(()),
             Message::ToHome(m) => m.chan().name.check(limits),
-            Message::FromHome(m) => {
-                m.chan().name.check(limits)?;
-                match m {
-                    FromHome::Rejected { reason, .. }
-                    | FromHome::Done {
-                        outcome: Outcome::Rejected { reason, .. },
-                        ..
-                    } => reason.validate(limits),
-                    _ => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-impl Rejection {
-    fn validate(&self, limits: &Limits) -> Result<(), ProtoError> {
-        match self {
-            Rejection::NotHome { home: Some(n) } => n.check(limits),
-            _ => Ok(()),
+            Message::FromHome(m) => m.chan().name.check(limits),
         }
     }
 }

@@ -28,7 +28,8 @@
 //!   small messages is done by writing several frames back to back, never by a message that
 //!   contains messages.
 //! - **Checked fields.** After decoding, every message is validated ([`Message::validate`]):
-//!   node ids and channel names have bounded lengths and no control characters, so a home
+//!   channel names have bounded lengths and no control characters, and node ids are
+//!   lower-case DNS labels (checked as they decode: [`NodeId`]), so a home
 //!   never keys its tables by something it could not print. [`encode`] applies the same checks
 //!   so a node never sends what its peer would refuse.
 //! - **Type keys.** Every channel message names the channel by its full identity,
@@ -143,10 +144,11 @@ pub use conn::{
     surviving_dialer, Action, CloseReason, ConnConfig, ConnState, ConnStats, Connection, Local,
     PeerInfo, Role,
 };
-pub use error::ProtoError;
+pub use error::{NodeIdError, ProtoError};
 pub use home::{Admission, Home, HomeConfig, HomeStats, OpLog};
 pub use ids::{
     fnv1a, ChannelId, ChannelName, Incarnation, NodeId, OpId, PartyId, Payload, TypeKey,
+    MAX_NODE_ID_LEN,
 };
 pub use message::{
     FromHome, GoodbyeReason, Hello, HelloAck, Message, Outcome, RefuseReason, Rejection, ToHome,

@@ -37,7 +37,7 @@ fn score(member: &NodeId, name: &str) -> u64 {
 ///
 /// ```
 /// use tern_net::proto::{home_of, NodeId};
-/// let members = [NodeId::from("alpha"), NodeId::from("beta"), NodeId::from("gamma")];
+/// let members = ["alpha", "beta", "gamma"].map(|id| NodeId::new(id).unwrap());
 /// let home = home_of("numbers", &members).unwrap();
 /// // Every node computes the same home, whatever order it lists the members in.
 /// let reversed: Vec<NodeId> = members.iter().rev().cloned().collect();
@@ -59,7 +59,9 @@ mod tests {
     use super::*;
 
     fn nodes(ids: &[&str]) -> Vec<NodeId> {
-        ids.iter().map(|s| NodeId::from(*s)).collect()
+        ids.iter()
+            .map(|s| NodeId::new(s).expect("node id"))
+            .collect()
     }
 
     fn names(n: usize) -> impl Iterator<Item = String> {
@@ -154,8 +156,8 @@ mod tests {
     fn similar_member_names_do_not_collide() {
         // "ab"+"c" and "a"+"bc" are different keys thanks to the separator.
         assert_ne!(
-            score(&NodeId::from("ab"), "c"),
-            score(&NodeId::from("a"), "bc")
+            score(&nodes(&["ab"])[0], "c"),
+            score(&nodes(&["a"])[0], "bc")
         );
     }
 }

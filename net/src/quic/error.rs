@@ -188,7 +188,7 @@ impl From<TlsError> for ConnectError {
             TlsError::IdMismatch { claimed, certified } => {
                 ConnectError::IdMismatch { claimed, certified }
             }
-            TlsError::NoNodeId | TlsError::AmbiguousNodeId(_) | TlsError::InvalidNodeId { .. } => {
+            TlsError::NoNodeId | TlsError::AmbiguousNodeId(_) | TlsError::InvalidNodeId(_) => {
                 ConnectError::Refused(Refusal::NoNodeId)
             }
             _ => ConnectError::Refused(Refusal::BadCertificate(alert::BAD_CERTIFICATE)),

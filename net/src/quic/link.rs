@@ -27,7 +27,6 @@ use crate::proto::{
     encode, surviving_dialer, Action, CloseReason, ConnState, Connection, Decoder, GoodbyeReason,
     Limits, Message, NodeId, PeerInfo, ProtoError, Role,
 };
-use crate::tls;
 
 use super::events::{Delivery, DownReason, PeerEvent, PeerStatus};
 use super::mesh::{Shared, LANES};
@@ -67,11 +66,6 @@ const CONTROL_PRIORITY: i32 = 1;
 /// Locks a std mutex, ignoring poisoning (no code here panics while holding one).
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The id the wire uses for a certified id.
-pub(super) fn wire_id(id: &tls::NodeId) -> NodeId {
-    NodeId::new(id.as_str())
 }
 
 /// Why this node closed a connection.
@@ -335,7 +329,7 @@ impl FrameReader {
 pub(super) async fn run_link(
     shared: Arc<Shared>,
     conn: quinn::Connection,
-    certified: tls::NodeId,
+    peer: NodeId,
     role: Role,
     ready: Option<oneshot::Sender<Result<NodeId, ConnectError>>>,
 ) {
@@ -353,7 +347,7 @@ pub(super) async fn run_link(
         Err(error) => {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
             conn.close(VarInt::from_u32(code::HELLO), b"no control stream");
-            tracing::debug!(%error, peer = %certified, "no control stream");
+            tracing::debug!(%error, %peer, "no control stream");
             if let Some(ready) = ready {
                 // The dialler may have given up; then nobody waits for the answer.
                 if ready.send(Err(error)).is_err() {
@@ -366,7 +360,6 @@ pub(super) async fn run_link(
     if send.set_priority(CONTROL_PRIORITY).is_err() {
         tracing::trace!("control stream closed early");
     }
-    let peer = wire_id(&certified);
     let proto = Connection::new(
         role,
         shared.local.clone(),
@@ -378,7 +371,6 @@ pub(super) async fn run_link(
     let control = Control {
         shared,
         conn,
-        certified,
         peer,
         role,
         send,
@@ -396,7 +388,7 @@ pub(super) async fn run_link(
 struct Control {
     shared: Arc<Shared>,
     conn: quinn::Connection,
-    certified: tls::NodeId,
+    /// The peer's id, as its certificate names it.
     peer: NodeId,
     role: Role,
     send: SendStream,
@@ -458,7 +450,7 @@ impl Control {
         if self.role != Role::Listener || self.proto.state() != ConnState::Handshaking {
             return true;
         }
-        match check_claim(&self.conn, &self.certified, hello.node.as_str()) {
+        match check_claim(&self.conn, &self.peer, hello.node.as_str()) {
             Ok(()) => true,
             Err(_) => {
                 self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);

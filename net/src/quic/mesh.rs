@@ -102,7 +102,7 @@ use crate::proto::{
 };
 
 use super::events::{Delivery, MeshStats, PeerStatus, SendError};
-use super::link::{code, lock, run_link, wire_id, LaneTx, Link, LocalClose};
+use super::link::{code, lock, run_link, LaneTx, Link, LocalClose};
 use super::peers::Peers;
 use super::{ConnectError, NodeEndpoint};
 
@@ -302,9 +302,8 @@ impl Shared {
     async fn dial(
         self: &Arc<Self>,
         conn: quinn::Connection,
-        certified: crate::tls::NodeId,
+        peer: NodeId,
     ) -> Result<NodeId, ConnectError> {
-        let peer = wire_id(&certified);
         let gate = lock(&self.dial_locks)
             .entry(peer.clone())
             .or_default()
@@ -318,13 +317,8 @@ impl Shared {
             return Ok(peer);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.runtime.spawn(run_link(
-            self.clone(),
-            conn,
-            certified,
-            Role::Dialer,
-            Some(tx),
-        ));
+        self.runtime
+            .spawn(run_link(self.clone(), conn, peer, Role::Dialer, Some(tx)));
         rx.await.unwrap_or(Err(ConnectError::Closed))
     }
 }
@@ -350,7 +344,7 @@ async fn redial(shared: Arc<Shared>, peer: NodeId, addr: SocketAddr) {
         let attempt = tokio::time::timeout_at(deadline, shared.endpoint.connect(addr)).await;
         let done = match attempt {
             Err(_elapsed) => true,
-            Ok(Ok((conn, certified))) if wire_id(&certified) != peer => {
+            Ok(Ok((conn, certified))) if certified != peer => {
                 tracing::info!(%peer, found = %certified, %addr, "another node answers at the peer's address");
                 conn.close(
                     quinn::VarInt::from_u32(code::HELLO),
@@ -536,7 +530,7 @@ impl Mesh {
     ) -> (Mesh, Inbox) {
         let config = config.sanitized();
         let local = Local {
-            node: wire_id(endpoint.node_id()),
+            node: endpoint.node_id().clone(),
             incarnation,
         };
         let conn_config = ConnConfig {

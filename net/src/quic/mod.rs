@@ -44,7 +44,7 @@ use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, IdleTimeout, TransportConfig};
 use rustls_pki_types::CertificateDer;
 
-use crate::tls::{check_claimed_id, NodeId, TlsConfig, NODE_NAME_SUFFIX};
+use crate::tls::{check_claimed_id, node_id_from_certificate, NodeId, TlsConfig, NODE_NAME_SUFFIX};
 
 pub use error::{ConnectError, EndpointError, Refusal, REFUSAL_CODE_BASE};
 pub use events::{Delivery, DownReason, MeshStats, PeerEvent, PeerStatus, SendError};
@@ -353,7 +353,7 @@ fn authenticated_peer(connection: &Connection, alpn: &[Vec<u8>]) -> Result<NodeI
         refuse(connection, Refusal::NoCertificate);
         return Err(ConnectError::Refused(Refusal::NoCertificate));
     };
-    NodeId::from_certificate(leaf).map_err(|error| {
+    node_id_from_certificate(leaf).map_err(|error| {
         refuse(connection, Refusal::NoNodeId);
         ConnectError::from(error)
     })

@@ -201,9 +201,13 @@ mod tests {
         }
     }
 
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).expect("node id")
+    }
+
     fn key(dialer: &str, incarnation: u64, generation: u64) -> LinkKey {
         LinkKey {
-            dialer: NodeId::from(dialer),
+            dialer: id(dialer),
             incarnation: Incarnation(incarnation),
             generation,
         }
@@ -211,7 +215,7 @@ mod tests {
 
     #[test]
     fn simultaneous_dials_agree_on_the_smaller_dialer() {
-        let (a, b) = (NodeId::from("a"), NodeId::from("b"));
+        let (a, b) = (id("a"), id("b"));
         // On a: current dialled by b, new dialled by a (and the reverse order of arrival).
         assert!(prefer_new(&a, &b, &key("b", 2, 1), &key("a", 2, 2)));
         assert!(!prefer_new(&a, &b, &key("a", 2, 1), &key("b", 2, 2)));
@@ -222,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_new_incarnation_or_a_newer_redial_wins() {
-        let (a, b) = (NodeId::from("a"), NodeId::from("b"));
+        let (a, b) = (id("a"), id("b"));
         // b restarted and dialled: its new incarnation beats a's old connection.
         assert!(prefer_new(&a, &b, &key("a", 2, 1), &key("b", 3, 2)));
         // a redialled while b still held a's old connection.
@@ -231,7 +235,7 @@ mod tests {
 
     #[test]
     fn the_table_keeps_one_connection_and_chains_deliveries() {
-        let (a, b) = (NodeId::from("a"), NodeId::from("b"));
+        let (a, b) = (id("a"), id("b"));
         let mut peers = Peers::new(a.clone());
         let first = Arc::new(Fake(key("b", 2, 1)));
         assert!(matches!(

@@ -163,9 +163,7 @@ impl SimConfig {
 
     /// The home of channel `chan` (an index into [`channels`](SimConfig::channels)).
     pub fn home_of(&self, chan: usize) -> NodeIx {
-        let members: Vec<NodeId> = (0..self.nodes)
-            .map(|i| NodeId::new(format!("n{i}")))
-            .collect();
+        let members: Vec<NodeId> = (0..self.nodes).map(node_id).collect();
         crate::proto::home_of(&self.channels[chan].name, &members)
             .and_then(|h| members.iter().position(|m| m == h))
             .unwrap_or(0)
@@ -303,9 +301,7 @@ impl World {
     fn new(cfg: SimConfig) -> World {
         let mut rng = Rng::new(cfg.seed);
         let net = Network::new(cfg.nodes, cfg.link, rng.fork());
-        let members: Vec<NodeId> = (0..cfg.nodes)
-            .map(|i| NodeId::new(format!("n{i}")))
-            .collect();
+        let members: Vec<NodeId> = (0..cfg.nodes).map(node_id).collect();
         let nodes = members
             .iter()
             .map(|id| Node::new(id.clone(), Incarnation(rng.next_u64())))
@@ -552,4 +548,9 @@ pub(super) fn unpayload(bytes: &[u8]) -> Option<(u64, u32)> {
     let key = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
     let seq = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?);
     (bytes.len() == 12).then_some((key, seq))
+}
+
+/// The id of node `i` of a simulation: `n<i>`.
+fn node_id(i: usize) -> NodeId {
+    NodeId::new(&format!("n{i}")).expect("n<i> is a node id")
 }

@@ -15,7 +15,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use super::{ClusterTrust, NodeId, NodeIdentity, TlsError};
+use super::{dns_name, ClusterTrust, NodeId, NodeIdentity, TlsError};
 
 /// How long a node certificate issued by [`ClusterCa::issue`] is valid: one year.
 pub const DEFAULT_NODE_VALIDITY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
@@ -201,7 +201,7 @@ impl ClusterCa {
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, id.as_str());
         params.distinguished_name = dn;
-        params.subject_alt_names = vec![SanType::DnsName(id.dns_name().try_into()?)];
+        params.subject_alt_names = vec![SanType::DnsName(dns_name(id).try_into()?)];
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![

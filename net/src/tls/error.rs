@@ -2,20 +2,15 @@
 
 use std::path::PathBuf;
 
-use super::NodeId;
+use super::{NodeId, NodeIdError};
 
 /// What went wrong building or checking a node's TLS identity.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// A node id is not a lower-case DNS label.
-    #[error("invalid node id {id:?}: {reason}")]
-    InvalidNodeId {
-        /// The refused id.
-        id: String,
-        /// Which rule it breaks.
-        reason: &'static str,
-    },
+    /// A node id (given, or read from a certificate's name) is not a lower-case DNS label.
+    #[error(transparent)]
+    InvalidNodeId(#[from] NodeIdError),
     /// A certificate has no `<id>.node.tern` DNS name.
     #[error("the certificate names no node (no DNS name ending in .node.tern)")]
     NoNodeId,

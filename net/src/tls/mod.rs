@@ -7,7 +7,7 @@
 //!   verify the other's against the cluster CA ([`ClusterTrust`]): signature chain, validity
 //!   period and key usage. The accepting side requires a client certificate.
 //! - **A node's id is its certificate's.** A node certificate names its node with one DNS name
-//!   `<id>.node.tern` (see [`NodeId`] for the rules); after the handshake the peer's id is read
+//!   `<id>.node.tern` ([`dns_name`]; see [`NodeId`] for the rules); after the handshake the peer's id is read
 //!   from its certificate, never taken from what it says. An id a peer claims later (in its
 //!   hello) is compared with [`check_claimed_id`].
 //! - **TLS 1.3 only**, with the crypto provider chosen here (*ring*), not a process default.
@@ -41,9 +41,10 @@ use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::server::NoServerSessionStorage;
 
+pub use crate::proto::{NodeId, NodeIdError, MAX_NODE_ID_LEN};
 pub use ca::{ClusterCa, NodePem, DEFAULT_NODE_VALIDITY};
 pub use error::TlsError;
-pub use id::{NodeId, MAX_NODE_ID_LEN, NODE_NAME_SUFFIX};
+pub use id::{dns_name, node_id_from_certificate, NODE_NAME_SUFFIX};
 pub use pem::{ClusterTrust, NodeIdentity};
 
 use verify::{NodeClientVerifier, NodeServerVerifier};
@@ -240,7 +241,7 @@ mod tests {
         let id = NodeId::new("gamma").expect("id");
         let identity = ca.issue(&id).expect("issue");
         assert_eq!(
-            NodeId::from_certificate(&identity.cert_chain()[0]).expect("id"),
+            node_id_from_certificate(&identity.cert_chain()[0]).expect("id"),
             id
         );
         let pem = ca.issue_pem(&id).expect("pem");

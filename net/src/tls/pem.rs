@@ -9,7 +9,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{NodeId, TlsError};
+use super::{node_id_from_certificate, NodeId, TlsError};
 
 /// The certificates a node trusts: its cluster's CA (one or more, for a CA rollover).
 ///
@@ -122,7 +122,7 @@ impl NodeIdentity {
     /// from it ([`TlsError::Rustls`] then).
     ///
     /// # Errors
-    /// [`TlsError::Pem`] when `chain` is empty; the errors of [`NodeId::from_certificate`].
+    /// [`TlsError::Pem`] when `chain` is empty; the errors of [`node_id_from_certificate`].
     pub fn from_der(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -132,7 +132,7 @@ impl NodeIdentity {
             path: None,
             source: rustls_pki_types::pem::Error::NoItemsFound,
         })?;
-        let id = NodeId::from_certificate(leaf)?;
+        let id = node_id_from_certificate(leaf)?;
         Ok(NodeIdentity { id, chain, key })
     }
 
@@ -141,7 +141,7 @@ impl NodeIdentity {
     ///
     /// # Errors
     /// [`TlsError::Pem`] when either is malformed or missing; the errors of
-    /// [`NodeId::from_certificate`].
+    /// [`node_id_from_certificate`].
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsError> {
         let chain = read_certs(
             CertificateDer::pem_slice_iter(chain_pem),

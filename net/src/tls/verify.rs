@@ -21,11 +21,11 @@ use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::{NodeId, TlsError};
+use super::{node_id_from_certificate, TlsError};
 
 /// Refuses a certificate that names no node (or several) with `access_denied`.
 fn no_node(cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-    NodeId::from_certificate(cert).map(drop).map_err(|e| {
+    node_id_from_certificate(cert).map(drop).map_err(|e| {
         tracing::debug!(error = %e, "refusing a peer certificate that names no node");
         rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
     })

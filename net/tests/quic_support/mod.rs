@@ -48,7 +48,7 @@ pub fn node_with(
 }
 
 pub fn id(name: &str) -> NodeId {
-    NodeId::from(name)
+    NodeId::new(name).expect("node id")
 }
 
 /// `ToHome::Send` on channel `chan` by party `party`, op `seq`, with `len` payload bytes.
