@@ -1,0 +1,556 @@
+//! B8/B9 precursor: two [`Mesh`]es on loopback against raw quinn on the same endpoints.
+//!
+//! Every variant runs two nodes in this process, each a [`NodeEndpoint`] with a dev TLS
+//! certificate (mutual TLS 1.3, ALPN `tern/1`, the same QUIC transport settings), on one
+//! 2-worker tokio runtime. The raw variants use the endpoints' quinn connection directly, so
+//! the difference to the mesh variants is the mesh: hello, lanes, framing, encode/decode,
+//! inbox.
+//!
+//! - `round_trip/mesh`: alpha sends a `ToHome::Send` with a 64-byte value to beta; a task on
+//!   beta takes it from its inbox and sends it back; alpha waits for it in its inbox. One
+//!   message in flight.
+//! - `round_trip/raw-quinn`: alpha writes a frame of the same length on a bidirectional
+//!   stream; beta reads it whole and writes it back; alpha reads it whole.
+//! - `throughput/mesh`: alpha sends `iters` such messages to beta with `Mesh::send` from one
+//!   task; beta takes them from its inbox.
+//! - `throughput/raw-quinn-batched`: alpha writes frames of the same length (a `u32` length
+//!   and the body) on one unidirectional stream, gathering up to the mesh's `batch_bytes` per
+//!   write as the mesh's lane writer does; beta reads chunks and splits them into frames.
+//! - `throughput/raw-quinn-per-frame`: the same with one `write_all` per frame.
+//!
+//! Each variant checks what arrives (count, and order by a sequence number in every message)
+//! once before it is timed and in every timed run. `time` is per round trip or per message;
+//! criterion's `thrpt` line is round trips or messages per second. `TERN_BENCH_QUICK=1`
+//! shortens the run.
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use quinn::{RecvStream, SendStream};
+use tern_net::proto::{
+    encode, ChannelId, Incarnation, Limits, Message, NodeId, OpId, PartyId, Payload, ToHome,
+};
+use tern_net::quic::{Delivery, Inbox, Mesh, MeshConfig, NodeEndpoint, QuicConfig};
+use tern_net::tls::TlsConfig;
+use tokio::runtime::Runtime;
+
+/// Bytes of the value every message carries.
+const VALUE_LEN: usize = 64;
+
+/// The message number `seq`: a send on channel `bench` whose op number is `seq`.
+fn message(seq: u64) -> Message {
+    Message::ToHome(ToHome::Send {
+        chan: ChannelId::of::<Vec<u8>>("bench", 0),
+        op: OpId {
+            party: PartyId { origin: 1, seq: 1 },
+            epoch: 0,
+            seq,
+        },
+        value: Payload(vec![0xa5; VALUE_LEN]),
+    })
+}
+
+/// The sequence number of a message made by [`message`].
+///
+/// # Panics
+/// When `message` is not one.
+fn seq_of(message: &Message) -> u64 {
+    match message {
+        Message::ToHome(ToHome::Send { op, value, .. }) if value.0.len() == VALUE_LEN => op.seq,
+        other => panic!("unexpected message {other:?}"),
+    }
+}
+
+/// The length of a mesh frame (prefix included) carrying [`message`]: the raw variants send
+/// frames this long. (A mesh frame's sequence number is a varint: frames of a run differ from
+/// this by at most 2 bytes.)
+fn frame_len() -> usize {
+    let mut frame = Vec::new();
+    match encode(&message(1 << 20), &Limits::default(), &mut frame) {
+        Ok(()) => frame.len(),
+        Err(e) => panic!("bench message does not encode: {e}"),
+    }
+}
+
+fn runtime() -> Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("tokio runtime did not start: {e}"),
+    }
+}
+
+/// An endpoint on loopback with a dev certificate for `name`.
+fn endpoint(name: &str) -> NodeEndpoint {
+    let id = NodeId::new(name).unwrap_or_else(|e| panic!("{e}"));
+    let tls = TlsConfig::dev(&id).unwrap_or_else(|e| panic!("dev tls: {e}"));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    NodeEndpoint::bind(addr, &tls, &QuicConfig::default()).unwrap_or_else(|e| panic!("bind: {e}"))
+}
+
+/// Awaits a spawned task's result.
+async fn join<T>(task: tokio::task::JoinHandle<T>) -> T {
+    match task.await {
+        Ok(v) => v,
+        Err(e) => panic!("bench task failed: {e}"),
+    }
+}
+
+// ---- mesh ------------------------------------------------------------------------------------
+
+/// Two connected meshes: alpha, its inbox, beta's id and beta, beta's inbox (each inbox past
+/// the peer's `Up`).
+struct MeshPair {
+    alpha: Mesh,
+    alpha_inbox: Inbox,
+    beta: Mesh,
+    beta_inbox: Inbox,
+    beta_id: NodeId,
+}
+
+async fn mesh_pair(alpha: &str, beta: &str) -> MeshPair {
+    let (alpha, mut alpha_inbox) =
+        Mesh::start(endpoint(alpha), Incarnation(1), MeshConfig::default());
+    let (beta, mut beta_inbox) = Mesh::start(endpoint(beta), Incarnation(2), MeshConfig::default());
+    let addr = beta.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let beta_id = alpha
+        .connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    for inbox in [&mut alpha_inbox, &mut beta_inbox] {
+        match inbox.recv().await {
+            Some(Delivery::Event(_)) => {}
+            other => panic!("expected the peer's Up, got {other:?}"),
+        }
+    }
+    MeshPair {
+        alpha,
+        alpha_inbox,
+        beta,
+        beta_inbox,
+        beta_id,
+    }
+}
+
+/// The next message from `inbox`.
+async fn next_message(inbox: &mut Inbox) -> (NodeId, Message) {
+    match inbox.recv().await {
+        Some(Delivery::Message { from, message }) => (from, message),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// Sends every message from `inbox` back to its sender, until the mesh shuts down.
+async fn mesh_echo(mesh: Mesh, mut inbox: Inbox) {
+    while let Some(delivery) = inbox.recv().await {
+        if let Delivery::Message { from, message } = delivery {
+            if let Err(e) = mesh.send(&from, message).await {
+                panic!("echo: {e}");
+            }
+        }
+    }
+}
+
+/// `rounds` round trips from alpha through beta's echo, numbered from `first`; the time they
+/// took. Checks every answer.
+async fn mesh_round_trips(
+    alpha: &Mesh,
+    inbox: &mut Inbox,
+    beta: &NodeId,
+    first: u64,
+    rounds: u64,
+) -> Duration {
+    let start = Instant::now();
+    for seq in first..first + rounds {
+        if let Err(e) = alpha.send(beta, message(seq)).await {
+            panic!("send {seq}: {e}");
+        }
+        let (from, answer) = next_message(inbox).await;
+        assert_eq!((&from, seq_of(&answer)), (beta, seq), "round trip {seq}");
+    }
+    start.elapsed()
+}
+
+/// `count` messages from alpha to beta, numbered from `first`; the time until beta has taken
+/// the last. Checks count and order.
+async fn mesh_stream(
+    alpha: &Mesh,
+    beta_inbox: &mut Inbox,
+    beta: &NodeId,
+    first: u64,
+    count: u64,
+) -> Duration {
+    let start = Instant::now();
+    let sender = {
+        let (alpha, beta) = (alpha.clone(), beta.clone());
+        tokio::spawn(async move {
+            for seq in first..first + count {
+                if let Err(e) = alpha.send(&beta, message(seq)).await {
+                    panic!("send {seq}: {e}");
+                }
+            }
+        })
+    };
+    for seq in first..first + count {
+        let (_, message) = next_message(beta_inbox).await;
+        assert_eq!(seq_of(&message), seq, "message out of order");
+    }
+    let elapsed = start.elapsed();
+    join(sender).await;
+    elapsed
+}
+
+// ---- raw quinn -------------------------------------------------------------------------------
+
+/// Two endpoints and a connection between them (alpha dialled beta).
+struct RawPair {
+    /// Alpha's end.
+    alpha: quinn::Connection,
+    /// Beta's end.
+    beta: quinn::Connection,
+    /// The endpoints, kept open while the connection is used.
+    _endpoints: [NodeEndpoint; 2],
+}
+
+async fn raw_pair(alpha: &str, beta: &str) -> RawPair {
+    let (alpha, beta) = (endpoint(alpha), endpoint(beta));
+    let addr = beta.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let accepting = beta.clone();
+    let accepting = tokio::spawn(async move {
+        let beta = accepting;
+        let incoming = beta.accept().await.unwrap_or_else(|| panic!("beta closed"));
+        let (conn, _) = incoming
+            .complete()
+            .await
+            .unwrap_or_else(|e| panic!("accept: {e}"));
+        conn
+    });
+    let (conn, _) = alpha
+        .connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    RawPair {
+        alpha: conn,
+        beta: join(accepting).await,
+        _endpoints: [alpha, beta],
+    }
+}
+
+/// Writes frame `seq` (length prefix, then `len - 4` body bytes starting with `seq`) to `out`.
+fn push_frame(out: &mut Vec<u8>, seq: u64, len: usize) {
+    let body = len - 4;
+    let prefix = u32::try_from(body).unwrap_or_else(|e| panic!("{e}"));
+    out.extend_from_slice(&prefix.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.resize(out.len() + body - 8, 0xa5);
+}
+
+/// Reads one frame of `len` bytes into `buf`; its sequence number.
+async fn read_frame(recv: &mut RecvStream, buf: &mut [u8]) -> u64 {
+    if let Err(e) = recv.read_exact(buf).await {
+        panic!("read: {e}");
+    }
+    seq_in(buf)
+}
+
+/// The sequence number of a whole frame.
+fn seq_in(frame: &[u8]) -> u64 {
+    let mut seq = [0; 8];
+    seq.copy_from_slice(&frame[4..12]);
+    u64::from_le_bytes(seq)
+}
+
+/// Beta's side of the raw echo: reads frames of `len` bytes and writes each back.
+async fn raw_echo(mut send: SendStream, mut recv: RecvStream, len: usize) {
+    let mut buf = vec![0; len];
+    loop {
+        match recv.read_exact(&mut buf).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(0)) => return,
+            Err(e) => panic!("echo read: {e}"),
+        }
+        if let Err(e) = send.write_all(&buf).await {
+            panic!("echo write: {e}");
+        }
+    }
+}
+
+/// `rounds` raw round trips numbered from `first`; the time they took.
+async fn raw_round_trips(
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    len: usize,
+    first: u64,
+    rounds: u64,
+) -> Duration {
+    let mut out = Vec::with_capacity(len);
+    let mut back = vec![0; len];
+    let start = Instant::now();
+    for seq in first..first + rounds {
+        out.clear();
+        push_frame(&mut out, seq, len);
+        if let Err(e) = send.write_all(&out).await {
+            panic!("write {seq}: {e}");
+        }
+        assert_eq!(read_frame(recv, &mut back).await, seq, "round trip {seq}");
+    }
+    start.elapsed()
+}
+
+/// Writes frames `first..first + count` of `len` bytes, gathering up to `batch` bytes per
+/// write (1 byte: one write per frame).
+async fn raw_write(
+    mut send: SendStream,
+    len: usize,
+    batch: usize,
+    first: u64,
+    count: u64,
+) -> SendStream {
+    let mut out = Vec::with_capacity(batch + len);
+    for seq in first..first + count {
+        push_frame(&mut out, seq, len);
+        if out.len() + len > batch {
+            if let Err(e) = send.write_all(&out).await {
+                panic!("write {seq}: {e}");
+            }
+            out.clear();
+        }
+    }
+    if !out.is_empty() {
+        if let Err(e) = send.write_all(&out).await {
+            panic!("write: {e}");
+        }
+    }
+    send
+}
+
+/// Reads frames `first..first + count` of `len` bytes from `recv`, checking their order; the
+/// stream carries nothing more.
+async fn raw_read(
+    recv: &mut RecvStream,
+    pending: &mut Vec<u8>,
+    len: usize,
+    first: u64,
+    count: u64,
+) {
+    let mut next = first;
+    let end = first + count;
+    while next < end {
+        let chunk = match recv.read_chunk(usize::MAX, true).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => panic!("stream ended at frame {next}"),
+            Err(e) => panic!("read: {e}"),
+        };
+        pending.extend_from_slice(&chunk.bytes);
+        let mut at = 0;
+        while pending.len() - at >= len {
+            let frame = &pending[at..at + len];
+            let prefix = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
+            assert_eq!(prefix as usize, len - 4, "frame {next}: bad length");
+            assert_eq!(seq_in(frame), next, "frame out of order");
+            next += 1;
+            at += len;
+        }
+        pending.drain(..at);
+    }
+    assert!(pending.is_empty(), "bytes after the last frame");
+}
+
+/// `count` raw frames one way, numbered from `first`; the time until beta has read the last.
+async fn raw_stream(
+    send: SendStream,
+    recv: &mut RecvStream,
+    pending: &mut Vec<u8>,
+    (len, batch): (usize, usize),
+    (first, count): (u64, u64),
+) -> (Duration, SendStream) {
+    let start = Instant::now();
+    let writer = tokio::spawn(raw_write(send, len, batch, first, count));
+    raw_read(recv, pending, len, first, count).await;
+    let elapsed = start.elapsed();
+    (elapsed, join(writer).await)
+}
+
+// ---- benches ---------------------------------------------------------------------------------
+
+fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, quick: bool) {
+    group
+        .sample_size(if quick { 10 } else { 20 })
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
+        .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }))
+        .throughput(Throughput::Elements(1));
+}
+
+fn round_trip(c: &mut Criterion, rt: &Runtime, len: usize) {
+    let mut group = c.benchmark_group("net_round_trip");
+    configure(&mut group, tern_benches::quick());
+
+    // Mesh: the echo task owns beta's inbox; alpha's inbox is read here.
+    let MeshPair {
+        alpha,
+        mut alpha_inbox,
+        beta,
+        beta_inbox,
+        beta_id,
+    } = rt.block_on(mesh_pair("rt-alpha", "rt-beta"));
+    let echo = rt.spawn(mesh_echo(beta.clone(), beta_inbox));
+    let mut seq = 0;
+    rt.block_on(mesh_round_trips(
+        &alpha,
+        &mut alpha_inbox,
+        &beta_id,
+        seq,
+        1000,
+    ));
+    seq += 1000;
+    group.bench_function("mesh", |b| {
+        b.iter_custom(|iters| {
+            let d = rt.block_on(mesh_round_trips(
+                &alpha,
+                &mut alpha_inbox,
+                &beta_id,
+                seq,
+                iters,
+            ));
+            seq += iters;
+            d
+        });
+    });
+    rt.block_on(async {
+        alpha.shutdown().await;
+        beta.shutdown().await;
+        join(echo).await;
+    });
+
+    // Raw quinn: one bidirectional stream, echoed by a task on beta.
+    let RawPair {
+        alpha: alpha_conn,
+        beta: beta_conn,
+        _endpoints,
+    } = rt.block_on(raw_pair("rt-raw-alpha", "rt-raw-beta"));
+    let (mut send, mut recv) = rt.block_on(async {
+        let (mut send, recv) = alpha_conn.open_bi().await.unwrap_or_else(|e| panic!("{e}"));
+        // The peer learns of a stream when data arrives on it: round trip 0 opens it.
+        let mut first = Vec::new();
+        push_frame(&mut first, 0, len);
+        send.write_all(&first)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (send, recv)
+    });
+    let echo = rt.spawn(async move {
+        let (send, recv) = beta_conn
+            .accept_bi()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        raw_echo(send, recv, len).await;
+        beta_conn
+    });
+    let mut back = vec![0; len];
+    assert_eq!(rt.block_on(read_frame(&mut recv, &mut back)), 0);
+    let mut seq = 1;
+    rt.block_on(raw_round_trips(&mut send, &mut recv, len, seq, 1000));
+    seq += 1000;
+    group.bench_function("raw-quinn", |b| {
+        b.iter_custom(|iters| {
+            let d = rt.block_on(raw_round_trips(&mut send, &mut recv, len, seq, iters));
+            seq += iters;
+            d
+        });
+    });
+    rt.block_on(async {
+        send.finish().unwrap_or_else(|e| panic!("{e}"));
+        let beta_conn = join(echo).await;
+        alpha_conn.close(0u32.into(), b"done");
+        beta_conn.closed().await;
+    });
+    group.finish();
+}
+
+fn throughput(c: &mut Criterion, rt: &Runtime, len: usize) {
+    let mut group = c.benchmark_group("net_throughput");
+    configure(&mut group, tern_benches::quick());
+
+    let MeshPair {
+        alpha,
+        alpha_inbox: _alpha_inbox,
+        beta,
+        mut beta_inbox,
+        beta_id,
+    } = rt.block_on(mesh_pair("tp-alpha", "tp-beta"));
+    let mut seq = 0;
+    rt.block_on(mesh_stream(&alpha, &mut beta_inbox, &beta_id, seq, 10_000));
+    seq += 10_000;
+    group.bench_function("mesh", |b| {
+        b.iter_custom(|iters| {
+            let d = rt.block_on(mesh_stream(&alpha, &mut beta_inbox, &beta_id, seq, iters));
+            seq += iters;
+            d
+        });
+    });
+    rt.block_on(async {
+        alpha.shutdown().await;
+        beta.shutdown().await;
+    });
+
+    let batch_bytes = MeshConfig::default().batch_bytes;
+    for (label, batch) in [
+        ("raw-quinn-batched", batch_bytes),
+        ("raw-quinn-per-frame", 1),
+    ] {
+        let RawPair {
+            alpha: alpha_conn,
+            beta: beta_conn,
+            _endpoints,
+        } = rt.block_on(raw_pair("tp-raw-alpha", "tp-raw-beta"));
+        let mut pending = Vec::new();
+        let (mut send, mut recv) = rt.block_on(async {
+            let send = alpha_conn
+                .open_uni()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            // Frame 0 makes the stream known to beta.
+            let send = raw_write(send, len, batch, 0, 1).await;
+            let mut recv = beta_conn
+                .accept_uni()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            raw_read(&mut recv, &mut pending, len, 0, 1).await;
+            (Some(send), recv)
+        });
+        let mut seq = 1;
+        let mut run = |seq: &mut u64, count: u64| {
+            let stream = send.take().unwrap_or_else(|| panic!("no stream"));
+            let (d, stream) = rt.block_on(raw_stream(
+                stream,
+                &mut recv,
+                &mut pending,
+                (len, batch),
+                (*seq, count),
+            ));
+            send = Some(stream);
+            *seq += count;
+            d
+        };
+        run(&mut seq, 10_000);
+        group.bench_function(label, |b| b.iter_custom(|iters| run(&mut seq, iters)));
+        rt.block_on(async {
+            alpha_conn.close(0u32.into(), b"done");
+            beta_conn.closed().await;
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let rt = runtime();
+    let len = frame_len();
+    round_trip(&mut c, &rt, len);
+    throughput(&mut c, &rt, len);
+    c.final_summary();
+}
