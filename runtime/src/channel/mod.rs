@@ -6,7 +6,10 @@
 //! handle whose every operation fails with [`ChannelError::Mismatch`] — never a misdecode.
 //!
 //! The handle serializes as its identity and, when deserialized (in a snapshot being restored,
-//! or inside a task), binds to the channel of that name on the node doing the decoding.
+//! or inside a task), binds to the channel of that name on the node doing the decoding. While a
+//! snapshot's frames are encoded or decoded, each handle also notes its core in the snapshot's
+//! channel context (`crate::snapshot::chans`), so the task's pending request can name its
+//! channel by index instead of repeating the identity; elsewhere that note does nothing.
 //!
 //! `recv()` and `send(v)` return small descriptors that are both [`Effect`]s (inside a task, an
 //! `.await` on them is a suspension point) and [`IntoFuture`]s (anywhere else, e.g. a tokio task
@@ -207,6 +210,7 @@ struct WireChannel<'a> {
 impl<T> Serialize for Channel<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let id = self.core.id();
+        crate::snapshot::chans::note_encoded(&self.core);
         WireChannel {
             name: std::borrow::Cow::Borrowed(&id.name),
             ty: id.ty,
@@ -231,7 +235,9 @@ impl<'de, T: Message> Deserialize<'de> for Channel<T> {
                 "a Channel can only be deserialized on a node (inside a task or a restore)",
             )
         })?;
-        Ok(node.channel_with_capacity::<T>(&wire.name, wire.cap))
+        let chan = node.channel_with_capacity::<T>(&wire.name, wire.cap);
+        crate::snapshot::chans::note_decoded(&chan.core);
+        Ok(chan)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Snapshots: a frozen task as bytes, and the checks that guard restoring one.
 //!
-//! # Format (version 2)
+//! # Format (version 3)
 //!
 //! ```text
 //! "TERN" magic (4 bytes) | format version (u16, little endian) | header | body
@@ -16,14 +16,24 @@
 //! left); `response` is a result that had already arrived (e.g. a value matched to a receive
 //! just before the freeze) and travels so that it is not lost. At most one of them is set.
 //!
+//! A receive or send names its channel in one of two forms, told apart by `Pending`'s tag:
+//! `RecvHeld(i)` / `SendHeld(i, value)` when the frames hold a handle on that channel — `i` is
+//! the index (a varint: one byte below 128) of the first such handle among all the channel
+//! handles the frames' states serialize, in order (root frame first) — and `Recv` / `Send`
+//! with the channel's full identity (name, type hash, capacity) when they hold none. On
+//! restore, the handles deserialized from the states are counted in the same order
+//! (`snapshot/chans.rs`), and `i` binds to the channel the `i`-th of them bound to on the
+//! restoring node; an index past them is [`SnapshotError::Malformed`].
+//!
 //! `location` is the task's last suspension point, for [`TaskReport`]s. When the innermost
 //! frame's [`Machine::suspension_point`](crate::Machine::suspension_point) names that very
 //! location (every `#[migratable]` machine parked at an `.await`), the snapshot holds the
 //! one-byte `Machine` and the restoring node asks the restored frame: it runs the same code,
 //! as the fingerprints say. Otherwise (a hand-written machine that cannot tell, or a frame
 //! resumed with the output of a nested one that has returned) the location is written out.
-//! Version 1 wrote it out always (`Option<SourceLocation>`); this build refuses version 1
-//! snapshots with [`SnapshotError::Version`], as it does every version but its own.
+//! Version 1 wrote it out always (`Option<SourceLocation>`); version 2 always wrote a pending
+//! request's channel in full. This build refuses both with [`SnapshotError::Version`], as it
+//! does every version but its own.
 //!
 //! # Decoding is fallible, never panicking
 //!
@@ -34,13 +44,18 @@
 //! [`TooDeep`](SnapshotError::TooDeep); a frame type not registered here →
 //! [`UnknownType`](SnapshotError::UnknownType); a registered type whose code differs →
 //! [`FingerprintMismatch`](SnapshotError::FingerprintMismatch); a state that does not decode →
-//! [`State`](SnapshotError::State). Every check runs before the task is installed.
+//! [`State`](SnapshotError::State); a pending request that names a channel the states do not
+//! hold, or a sleep deadline out of range → [`Malformed`](SnapshotError::Malformed). Every
+//! check runs before the task is installed.
+
+pub(crate) mod chans;
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::channel::{type_fingerprint, ChannelId};
+use self::chans::{DecodeScope, EncodeScope, HeldChannels};
+use crate::channel::{type_fingerprint, ChanCore, ChannelId};
 use crate::error::{ChannelError, MismatchError, SnapshotError};
 use crate::node::NodeInner;
 use crate::sync::Arc;
@@ -53,7 +68,7 @@ use crate::value::Value;
 /// The magic bytes every snapshot starts with.
 pub const MAGIC: [u8; 4] = *b"TERN";
 /// The snapshot format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
 /// A frozen task: the bytes of its snapshot.
 ///
@@ -178,12 +193,21 @@ struct ChanSnap {
     cap: usize,
 }
 
+/// A withdrawn request (see the module docs for the two forms of a channel).
 #[derive(Serialize, Deserialize)]
 enum Pending {
+    /// A receive on a channel the frames hold no handle on.
     Recv(ChanSnap),
+    /// A send on a channel the frames hold no handle on.
     Send(ChanSnap, #[serde(with = "serde_bytes")] Vec<u8>),
-    Sleep { remaining_nanos: u64 },
+    Sleep {
+        remaining_nanos: u64,
+    },
     Join(TaskId),
+    /// A receive on the channel of the frames' `i`-th channel handle.
+    RecvHeld(u32),
+    /// A send on the channel of the frames' `i`-th channel handle.
+    SendHeld(u32, #[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -279,14 +303,27 @@ fn value_bytes(v: &Value, key: &str) -> Result<Vec<u8>, SnapshotError> {
 }
 
 /// The snapshot form of a request a frozen task waits in (`None` for a send whose value has
-/// already been taken: it has completed).
-fn pending_snap(request: &RequestKind, key: &str) -> Result<Option<Pending>, SnapshotError> {
+/// already been taken: it has completed). `held` are the channel handles the frames hold.
+fn pending_snap(
+    request: &RequestKind,
+    held: &HeldChannels,
+    key: &str,
+) -> Result<Option<Pending>, SnapshotError> {
     Ok(Some(match request {
-        RequestKind::Recv { chan } => Pending::Recv(chan_snap(chan.id())),
+        RequestKind::Recv { chan } => match held.index_of(chan) {
+            Some(i) => Pending::RecvHeld(i),
+            None => Pending::Recv(chan_snap(chan.id())),
+        },
         RequestKind::Send {
             chan,
             value: Some(v),
-        } => Pending::Send(chan_snap(chan.id()), value_bytes(v, key)?),
+        } => {
+            let value = value_bytes(v, key)?;
+            match held.index_of(chan) {
+                Some(i) => Pending::SendHeld(i, value),
+                None => Pending::Send(chan_snap(chan.id()), value),
+            }
+        }
         RequestKind::Send { value: None, .. } => return Ok(None),
         RequestKind::Join { task: joined } => {
             crate::handle::publish(joined);
@@ -349,6 +386,9 @@ pub(crate) fn encode(
             .map(|()| state)
             .map_err(|e| state_err(f.type_key(), "encode", e))
     };
+    // Only the frames' states are encoded inside the scope: a value being sent may hold
+    // channel handles too, but it is decoded later, by its receiver, outside any scope.
+    let scope = EncodeScope::enter();
     let root_state = state_of(root)?;
     let nested = task
         .frames
@@ -362,8 +402,9 @@ pub(crate) fn encode(
             })
         })
         .collect::<Result<Vec<_>, SnapshotError>>()?;
+    let held = scope.finish();
     let pending = match task.pending() {
-        Some(request) => pending_snap(request, key)?,
+        Some(request) => pending_snap(request, &held, key)?,
         None => None,
     };
     let response = task.response().map(|r| reply_snap(r, key)).transpose()?;
@@ -469,23 +510,25 @@ pub(crate) fn decode(
     if types[0].output_type() != header.output_type {
         return Err(SnapshotError::OutputType(header.task_type.clone()));
     }
-    let wait = match (body.pending, body.response) {
-        (None, None) => Wait::Start,
-        (Some(p), None) => Wait::Pending(request(p, node)?),
-        (None, Some(r)) => Wait::Ready(response(r)),
-        (Some(_), Some(_)) => {
-            return Err(SnapshotError::Malformed(
-                "both a pending request and a response".into(),
-            ));
-        }
-    };
-    let frames = crate::node::with_current(node, || {
-        frame_refs
+    if body.pending.is_some() && body.response.is_some() {
+        return Err(SnapshotError::Malformed(
+            "both a pending request and a response".into(),
+        ));
+    }
+    let (frames, held) = crate::node::with_current(node, || {
+        let scope = DecodeScope::enter();
+        let frames = frame_refs
             .iter()
             .zip(&types)
             .map(|(f, ty)| (ty.decode)(f.state).map_err(|e| state_err(f.key, "decode", e)))
-            .collect::<Result<Vec<_>, SnapshotError>>()
+            .collect::<Result<Vec<_>, SnapshotError>>()?;
+        Ok::<_, SnapshotError>((frames, scope.finish()))
     })?;
+    let wait = match (body.pending, body.response) {
+        (Some(p), _) => Wait::Pending(request(p, &held, node)?),
+        (None, Some(r)) => Wait::Ready(response(r)),
+        (None, None) => Wait::Start,
+    };
     let location = match body.location {
         Where::NotSuspended => None,
         Where::Written(at) => Some(at),
@@ -507,8 +550,26 @@ pub(crate) fn decode(
     })
 }
 
-/// Rebuilds a withdrawn request, binding its channel on `node`.
-fn request(pending: Pending, node: &Arc<NodeInner>) -> Result<RequestKind, SnapshotError> {
+/// Rebuilds a withdrawn request, binding its channel on `node`: by identity, or to the
+/// channel the `i`-th handle decoded from the frames (`held`) bound to.
+fn request(
+    pending: Pending,
+    held: &[Arc<ChanCore>],
+    node: &Arc<NodeInner>,
+) -> Result<RequestKind, SnapshotError> {
+    let held_chan = |i: u32| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| held.get(i))
+            .map(Arc::clone)
+            .ok_or_else(|| {
+                SnapshotError::Malformed(format!(
+                    "the pending request names channel #{i}, but the frames hold {} channel \
+                     handle(s)",
+                    held.len()
+                ))
+            })
+    };
     let chan = |c: ChanSnap| {
         NodeInner::core_for(
             node,
@@ -523,6 +584,13 @@ fn request(pending: Pending, node: &Arc<NodeInner>) -> Result<RequestKind, Snaps
         Pending::Recv(c) => RequestKind::Recv { chan: chan(c) },
         Pending::Send(c, v) => RequestKind::Send {
             chan: chan(c),
+            value: Some(Value::Encoded(v)),
+        },
+        Pending::RecvHeld(i) => RequestKind::Recv {
+            chan: held_chan(i)?,
+        },
+        Pending::SendHeld(i, v) => RequestKind::Send {
+            chan: held_chan(i)?,
             value: Some(Value::Encoded(v)),
         },
         Pending::Sleep { remaining_nanos } => RequestKind::Sleep {
