@@ -15,8 +15,10 @@
 //! out of the snapshot); the rest (the state's length prefix, the nested frames' count, the
 //! pending request, the response tag and the suspension location — the location and the
 //! pending request are also shown alone: a generated machine's location is the one-byte
-//! marker that leaves it to the machine, a hand-written one's is spelled out); the postcard bytes of a plain struct holding the same live values; and how far the snapshot is
-//! from the bound of issue 3 (at most header + 8 bytes over the plain struct). It checks that
+//! marker that leaves it to the machine, a hand-written one's is spelled out; a relay's pending
+//! receive names its channel by the index of the state's handle on it); the postcard bytes of a
+//! plain struct holding the same live values; and how far the snapshot is from the bound of
+//! issue 3 (at most header + 8 bytes over the plain struct). It checks that
 //! the frozen state holds what it should (the hand-written machine's own postcard bytes, or the
 //! plain values for a generated one) and that a restored task resumes with its state intact.
 //!
