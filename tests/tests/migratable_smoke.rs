@@ -92,12 +92,7 @@ async fn a_suspended_task_stores_only_its_live_locals() {
     let overhead = |s: &tern::Snapshot, key: &str, file: &str, fp: usize| {
         s.len() - key.len() - file.len() - fp
     };
-    let gen_size = overhead(
-        &gen,
-        "migratable_smoke::accumulate",
-        "",
-        fp_gen,
-    );
+    let gen_size = overhead(&gen, "migratable_smoke::accumulate", "", fp_gen);
     let hand_size = overhead(&hand, "tern_tests::Relay", "tests/src/lib.rs", fp_hand);
     assert!(
         gen_size <= hand_size,
