@@ -21,9 +21,10 @@
 //!
 //! A task's entry ([`Parked`]) holds no count on its `TaskShared` (`task::cell`, "Channel wait
 //! queues", says why it is alive whenever it is used), and a task that parks keeps the channel
-//! reference its request brought (moved into the pending request, not cloned). A same-worker
-//! hand-off therefore moves reference counts only where a request is built from a handle and
-//! dropped once performed.
+//! reference its request brought (moved into the pending request, not cloned). A completed
+//! request leaves that reference in the task's channel cache (`task::ChanCache`), where the
+//! next request on the same channel takes it back, so a same-worker hand-off moves no
+//! reference count at all.
 //!
 //! # The lock
 //!
