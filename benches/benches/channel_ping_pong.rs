@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput};
+use criterion::Criterion;
 use tern_benches::Members;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -115,15 +115,8 @@ fn crossbeam_threads(rounds: u64) -> Duration {
 }
 
 fn ping_pong(c: &mut Criterion) {
-    let quick = tern_benches::quick();
     let driver = tern_benches::driver();
-    let mut group = c.benchmark_group("ping_pong");
-    group
-        .sample_size(if quick { 10 } else { 20 })
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
-        .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }))
-        .throughput(Throughput::Elements(1));
+    let mut group = tern_benches::per_element_group(c, "ping_pong");
 
     // Each hand-written variant is followed by its `#[migratable]` twin (`tern-migratable/…`)
     // on the same node, so that the pair sees the same state of the machine (this VM drifts).

@@ -25,7 +25,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::Criterion;
 use quinn::{RecvStream, SendStream};
 use tern_net::proto::{
     encode, ChannelId, Incarnation, Limits, Message, NodeId, OpId, PartyId, Payload, ToHome,
@@ -376,18 +376,8 @@ async fn raw_stream(
 
 // ---- benches ---------------------------------------------------------------------------------
 
-fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, quick: bool) {
-    group
-        .sample_size(if quick { 10 } else { 20 })
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
-        .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }))
-        .throughput(Throughput::Elements(1));
-}
-
 fn round_trip(c: &mut Criterion, rt: &Runtime, len: usize) {
-    let mut group = c.benchmark_group("net_round_trip");
-    configure(&mut group, tern_benches::quick());
+    let mut group = tern_benches::per_element_group(c, "net_round_trip");
 
     // Mesh: the echo task owns beta's inbox; alpha's inbox is read here.
     let MeshPair {
@@ -472,8 +462,7 @@ fn round_trip(c: &mut Criterion, rt: &Runtime, len: usize) {
 }
 
 fn throughput(c: &mut Criterion, rt: &Runtime, len: usize) {
-    let mut group = c.benchmark_group("net_throughput");
-    configure(&mut group, tern_benches::quick());
+    let mut group = tern_benches::per_element_group(c, "net_throughput");
 
     let MeshPair {
         alpha,

@@ -127,6 +127,20 @@ pub fn flat_group<'a>(
     group
 }
 
+/// A criterion group for per-element timings of microseconds (a round trip, a message): flat
+/// sampling, one element per iteration; 20 samples of 4 s, or 10 of 1 s in the quick mode.
+pub fn per_element_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let quick = quick();
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(if quick { 10 } else { 20 })
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
+        .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }))
+        .throughput(criterion::Throughput::Elements(1));
+    group
+}
+
 /// Checks that `run` answers `want`, then benches it as `id`, checking the answer of every
 /// iteration too.
 ///
