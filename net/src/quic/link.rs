@@ -10,17 +10,22 @@
 //!   everything, delivers `Up`, then accepts the peer's unidirectional streams (one per lane)
 //!   and spawns a reader for each. Nothing is read from a stream other than the control stream
 //!   before the hello succeeded.
-//! - **writer** ([`write_lane`]), one per lane used: drains the lane's queue, several frames
-//!   per stream write.
-//! - **reader** ([`read_lane`]), one per stream the peer opened: decodes frames into the inbox.
+//! - **writer** ([`write_lane`](super::lane::write_lane)), one per lane used: drains the lane's
+//!   queue, several frames per stream write.
+//! - **reader** ([`read_lane`]), one per stream the peer opened: decodes frames into the inbox,
+//!   every frame that is ready in one push.
 
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use quinn::{RecvStream, SendStream, VarInt};
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::proto::{
@@ -29,6 +34,7 @@ use crate::proto::{
 };
 
 use super::events::{Delivery, DownReason, PeerEvent, PeerStatus};
+use super::lane::{write_lane, Lane};
 use super::mesh::{Shared, LANES};
 use super::peers::{LinkKey, PeerLink, Registration};
 use super::{check_claim, ConnectError};
@@ -53,8 +59,12 @@ pub(super) mod code {
     pub(crate) const BAD_FRAMING: u32 = BASE + 7;
 }
 
-/// The largest chunk taken from a stream at once.
+/// The largest chunk taken from a stream at once, and about the most bytes of frames a lane
+/// reader gathers into one push into the inbox.
 const READ_CHUNK: usize = 64 << 10;
+
+/// The most messages a lane reader gathers into one push into the inbox.
+const MAX_BATCH: usize = 256;
 
 /// How long a closing side waits for its goodbye or refusal to reach the peer before it
 /// closes the connection (which discards unsent stream data).
@@ -88,34 +98,9 @@ impl LocalClose {
     }
 }
 
-/// A frame queued on a lane, holding its share of the lane's buffer.
-pub(super) struct Queued {
-    frame: Vec<u8>,
-    _permit: OwnedSemaphorePermit,
-}
-
-/// The sending side of one lane: a byte budget and the writer's queue.
-#[derive(Clone)]
-pub(super) struct LaneTx {
-    pub(super) permits: Arc<Semaphore>,
-    pub(super) tx: mpsc::UnboundedSender<Queued>,
-}
-
-impl LaneTx {
-    /// Queues `frame` under `permit`; `false` if the writer is gone.
-    pub(super) fn push(&self, frame: Vec<u8>, permit: OwnedSemaphorePermit) -> bool {
-        self.tx
-            .send(Queued {
-                frame,
-                _permit: permit,
-            })
-            .is_ok()
-    }
-}
-
 struct Lanes {
     open: bool,
-    tx: Vec<Option<LaneTx>>,
+    tx: Vec<Option<Arc<Lane>>>,
 }
 
 /// A connection that completed its hello.
@@ -160,8 +145,8 @@ impl Link {
         }
     }
 
-    /// Lane `index`'s sender, starting its writer on first use; `None` once the link failed.
-    pub(super) fn lane(&self, index: usize, shared: &Arc<Shared>) -> Option<LaneTx> {
+    /// Lane `index`'s queue, starting its writer on first use; `None` once the link failed.
+    pub(super) fn lane(&self, index: usize, shared: &Arc<Shared>) -> Option<Arc<Lane>> {
         let mut lanes = lock(&self.lanes);
         if !lanes.open {
             return None;
@@ -169,14 +154,10 @@ impl Link {
         if let Some(lane) = lanes.tx.get(index)?.as_ref() {
             return Some(lane.clone());
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let lane = LaneTx {
-            permits: Arc::new(Semaphore::new(shared.config.lane_buffer)),
-            tx,
-        };
+        let lane = Arc::new(Lane::new(shared.config.lane_buffer));
         shared
             .runtime
-            .spawn(write_lane(shared.clone(), self.conn.clone(), rx));
+            .spawn(write_lane(shared.clone(), self.conn.clone(), lane.clone()));
         lanes.tx[index] = Some(lane.clone());
         Some(lane)
     }
@@ -187,7 +168,7 @@ impl Link {
         let mut lanes = lock(&self.lanes);
         lanes.open = false;
         for lane in lanes.tx.iter_mut().filter_map(Option::take) {
-            lane.permits.close();
+            lane.fail();
         }
     }
 
@@ -268,7 +249,10 @@ pub(super) enum ReadFail {
 pub(super) struct FrameReader {
     recv: RecvStream,
     decoder: Decoder,
+    /// The chunk being decoded and how far.
     chunk: Option<(quinn::Chunk, usize)>,
+    /// Bytes consumed since the last message returned.
+    used: usize,
 }
 
 impl FrameReader {
@@ -277,43 +261,79 @@ impl FrameReader {
             recv,
             decoder: Decoder::new(limits),
             chunk: None,
+            used: 0,
         }
     }
 
-    /// The next message and the bytes it took (about: counted from this call's start), or
-    /// `None` at the end of the stream.
+    /// The next message and the bytes it took (about: counted since the previous message),
+    /// or `None` at the end of the stream.
     ///
     /// Cancel safe: a partial frame stays in the decoder.
     pub(super) async fn next(&mut self) -> Result<Option<(Message, usize)>, ReadFail> {
-        let mut used = 0;
         loop {
-            if let Some((chunk, pos)) = &mut self.chunk {
-                let mut input = &chunk.bytes[*pos..];
-                let before = input.len();
-                let result = self.decoder.decode(&mut input);
-                let taken = before - input.len();
-                *pos += taken;
-                used += taken;
-                if *pos == chunk.bytes.len() {
-                    self.chunk = None;
-                }
-                match result {
-                    Ok(Some(msg)) => return Ok(Some((msg, used))),
-                    Ok(None) => {}
-                    Err(e) => return Err(ReadFail::Frame(e)),
-                }
+            if let Some(result) = self.decode_ready() {
+                return result.map(Some).map_err(ReadFail::Frame);
             }
-            match self.recv.read_chunk(READ_CHUNK, true).await {
-                Ok(Some(chunk)) => self.chunk = Some((chunk, 0)),
-                Ok(None) => {
-                    return match self.decoder.finish() {
-                        Ok(()) => Ok(None),
-                        Err(e) => Err(ReadFail::Frame(e)),
-                    }
-                }
-                Err(e) => return Err(ReadFail::Stream(e)),
+            if !self.fill().await? {
+                return Ok(None);
             }
         }
+    }
+
+    /// The next message (and the bytes it took) from what was read already, without waiting;
+    /// `None` when that is used up (a partial frame stays in the decoder).
+    fn decode_ready(&mut self) -> Option<Result<(Message, usize), ProtoError>> {
+        let (chunk, pos) = self.chunk.as_mut()?;
+        let mut input = &chunk.bytes[*pos..];
+        let before = input.len();
+        let result = self.decoder.decode(&mut input);
+        let taken = before - input.len();
+        *pos += taken;
+        self.used += taken;
+        if *pos == chunk.bytes.len() {
+            self.chunk = None;
+        }
+        match result {
+            Ok(Some(message)) => Some(Ok((message, std::mem::take(&mut self.used)))),
+            // The decoder took all of the input.
+            Ok(None) => None,
+            Err(error) => {
+                if error.is_fatal() {
+                    self.chunk = None;
+                }
+                Some(Err(error))
+            }
+        }
+    }
+
+    /// Waits for the next chunk of the stream (once what was read is used up): `false` at
+    /// the end of the stream.
+    ///
+    /// Cancel safe.
+    async fn fill(&mut self) -> Result<bool, ReadFail> {
+        debug_assert!(self.chunk.is_none(), "fill before the chunk was used up");
+        match self.recv.read_chunk(READ_CHUNK, true).await {
+            Ok(Some(chunk)) => {
+                self.chunk = Some((chunk, 0));
+                Ok(true)
+            }
+            Ok(None) => match self.decoder.finish() {
+                Ok(()) => Ok(false),
+                Err(e) => Err(ReadFail::Frame(e)),
+            },
+            Err(e) => Err(ReadFail::Stream(e)),
+        }
+    }
+
+    /// [`fill`](Self::fill) if the stream has data (or its end) ready; `None` if it would
+    /// wait.
+    async fn fill_if_ready(&mut self) -> Option<Result<bool, ReadFail>> {
+        let mut fill = pin!(self.fill());
+        poll_fn(|cx| match fill.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(Some(result)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
     }
 
     /// Stops the stream: the peer's writes to it fail.
@@ -649,14 +669,11 @@ impl Control {
         }
         if was_current || reason == DownReason::Restarted {
             shared
-                .deliver(
-                    Delivery::Event(PeerEvent::Down {
-                        node: self.peer.clone(),
-                        generation: link.generation(),
-                        reason,
-                    }),
-                    None,
-                )
+                .deliver(Delivery::Event(PeerEvent::Down {
+                    node: self.peer.clone(),
+                    generation: link.generation(),
+                    reason,
+                }))
                 .await;
         }
         link.finished.send_replace(true);
@@ -677,7 +694,7 @@ async fn run_lanes(shared: Arc<Shared>, link: Arc<Link>, previous: Option<Arc<Li
         generation: link.generation(),
         addr: link.addr,
     };
-    shared.deliver(Delivery::Event(up), None).await;
+    shared.deliver(Delivery::Event(up)).await;
     let mut readers = JoinSet::new();
     loop {
         tokio::select! {
@@ -695,36 +712,76 @@ async fn run_lanes(shared: Arc<Shared>, link: Arc<Link>, previous: Option<Arc<Li
 
 /// Reads one lane stream of `peer` into the inbox until it ends.
 ///
-/// A frame that does not decode, or is not an application message, is counted and skipped;
-/// a frame that breaks the framing (an oversize length prefix) stops the stream. Either way
-/// the connection stays up. Waiting for inbox space stops reading, so QUIC flow control holds
+/// Every frame that can be read without waiting (up to [`MAX_BATCH`] messages or about
+/// [`READ_CHUNK`] bytes) is decoded and pushed into the inbox at once. A frame that does not decode, or is not an application
+/// message, is counted and skipped; a frame that breaks the framing (an oversize length
+/// prefix) stops the stream after the frames before it are delivered. Either way the
+/// connection stays up. Waiting for inbox space stops reading, so QUIC flow control holds
 /// the peer back.
 async fn read_lane(shared: Arc<Shared>, peer: NodeId, recv: RecvStream) {
     let mut reader = FrameReader::new(recv, shared.conn_config.limits);
+    let mut batch = VecDeque::new();
     loop {
-        match reader.next().await {
-            Ok(Some((message @ (Message::ToHome(_) | Message::FromHome(_)), size))) => {
-                let Some(permit) = shared.inbox_permit(size).await else {
-                    return;
+        // Decode what was read, and read on while the stream has data ready.
+        let mut read = 0;
+        let end = 'gather: loop {
+            while batch.len() < MAX_BATCH {
+                let Some(result) = reader.decode_ready() else {
+                    break;
                 };
-                shared
-                    .stats
-                    .messages_received
-                    .fetch_add(1, Ordering::Relaxed);
-                let delivery = Delivery::Message {
-                    from: peer.clone(),
-                    message,
-                };
-                if !shared.deliver(delivery, Some(permit)).await {
-                    return;
+                match result {
+                    Ok((message @ (Message::ToHome(_) | Message::FromHome(_)), size)) => {
+                        read += size;
+                        let delivery = Delivery::Message {
+                            from: peer.clone(),
+                            message,
+                        };
+                        batch.push_back((delivery, size));
+                    }
+                    Ok((message, _)) => {
+                        tracing::debug!(%peer, kind = message.kind(), "control message on a lane");
+                        shared.stats.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) if !error.is_fatal() => {
+                        tracing::debug!(%peer, %error, "bad frame skipped");
+                        shared.stats.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => break 'gather Some(Err(ReadFail::Frame(error))),
                 }
             }
-            Ok(Some((message, _))) => {
-                tracing::debug!(%peer, kind = message.kind(), "control message on a lane");
-                shared.stats.bad_frames.fetch_add(1, Ordering::Relaxed);
+            if batch.len() >= MAX_BATCH || read >= READ_CHUNK || reader.chunk.is_some() {
+                break None;
             }
-            Ok(None) => return,
+            match reader.fill_if_ready().await {
+                Some(Ok(true)) => {}
+                Some(Ok(false)) => break Some(Ok(())),
+                Some(Err(fail)) => break Some(Err(fail)),
+                None => break None,
+            }
+        };
+        if !batch.is_empty() {
+            shared
+                .stats
+                .messages_received
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if !shared.inbox.push(&mut batch).await {
+                return;
+            }
+        }
+        let end = match end {
+            Some(end) => end,
+            // The batch is full; the chunk has more.
+            None if reader.chunk.is_some() => continue,
+            None => match reader.fill().await {
+                Ok(true) => continue,
+                Ok(false) => Ok(()),
+                Err(fail) => Err(fail),
+            },
+        };
+        match end {
+            Ok(()) => {}
             Err(ReadFail::Frame(error)) if !error.is_fatal() => {
+                // A frame cut off by the end of the stream.
                 tracing::debug!(%peer, %error, "bad frame skipped");
                 shared.stats.bad_frames.fetch_add(1, Ordering::Relaxed);
             }
@@ -732,72 +789,11 @@ async fn read_lane(shared: Arc<Shared>, peer: NodeId, recv: RecvStream) {
                 tracing::info!(%peer, %error, "stream framing broken; stream stopped");
                 shared.stats.streams_reset.fetch_add(1, Ordering::Relaxed);
                 reader.stop(code::BAD_FRAMING);
-                return;
             }
             Err(ReadFail::Stream(error)) => {
                 tracing::trace!(%peer, %error, "lane ended");
-                return;
             }
         }
-    }
-}
-
-/// Writes one lane: opens its stream, then writes what is queued, batching small frames into
-/// one stream write of up to `batch_bytes`.
-async fn write_lane(
-    shared: Arc<Shared>,
-    conn: quinn::Connection,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
-) {
-    let Ok(mut stream) = conn.open_uni().await else {
         return;
-    };
-    let limit = shared.config.batch_bytes;
-    let mut batch: Vec<u8> = Vec::new();
-    let mut held: Vec<Queued> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        held.push(first);
-        let mut len = held[0].frame.len();
-        while len < limit {
-            match rx.try_recv() {
-                Ok(next) => {
-                    len += next.frame.len();
-                    held.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        let result = if held.len() == 1 {
-            stream.write_all(&held[0].frame).await
-        } else {
-            batch.clear();
-            for queued in &held {
-                batch.extend_from_slice(&queued.frame);
-            }
-            stream.write_all(&batch).await
-        };
-        shared
-            .stats
-            .frames_written
-            .fetch_add(held.len() as u64, Ordering::Relaxed);
-        shared.stats.batches_written.fetch_add(1, Ordering::Relaxed);
-        // Releases the frames' share of the lane buffer.
-        held.clear();
-        if batch.capacity() > 4 * limit {
-            batch = Vec::new();
-        }
-        match result {
-            Ok(()) => {}
-            Err(quinn::WriteError::Stopped(code)) => {
-                // The peer could not decode what we wrote: a bug on one side.
-                tracing::warn!(%code, "peer stopped a lane");
-                conn.close(VarInt::from_u32(code::PROTOCOL), b"lane stopped");
-                return;
-            }
-            Err(_) => return,
-        }
-    }
-    if stream.finish().is_err() {
-        tracing::trace!("lane closed before finishing");
     }
 }

@@ -41,18 +41,21 @@
 //!
 //! - **Sending.** [`send`](Mesh::send) encodes the message (with the peer's announced frame
 //!   limit) and waits for room in its lane's buffer ([`MeshConfig::lane_buffer`] bytes; a
-//!   frame larger than the whole buffer waits for it to be empty). A lane's writer drains the
-//!   buffer into its stream, **batching** small frames: it writes every frame queued at that
-//!   moment, up to [`MeshConfig::batch_bytes`], in one stream write. When the peer stops
-//!   reading, QUIC's stream flow control blocks the writer, the lane's buffer fills, and
-//!   `send` waits.
+//!   frame larger than the whole buffer waits for it to be empty). Senders that wait are
+//!   served first come, first served. A lane's writer drains the buffer into its stream,
+//!   **batching** small frames: it takes every frame queued at that moment and writes them in
+//!   stream writes of up to [`MeshConfig::batch_bytes`]; their room is given back as each
+//!   write completes. When the peer stops reading, QUIC's stream flow control blocks the
+//!   writer, the lane's buffer fills, and `send` waits.
 //! - **Receiving.** Readers decode frames with a [`Decoder`](crate::proto::Decoder) (the size
 //!   cap is checked before a byte of the body is buffered) into the [`Inbox`], bounded both in
-//!   items ([`MeshConfig::inbox_messages`]) and in bytes ([`MeshConfig::inbox_bytes`]). A slow
-//!   consumer fills it; readers then stop reading, and QUIC flow control pushes back on the
-//!   peers.
+//!   items ([`MeshConfig::inbox_messages`]) and in bytes ([`MeshConfig::inbox_bytes`]). A
+//!   reader decodes every frame its stream has ready (up to 256 messages or about 64 KiB)
+//!   and puts them into the inbox at once, with one wakeup of the consumer. A slow consumer fills the inbox;
+//!   readers then stop reading, and QUIC flow control pushes back on the peers.
 //! - **Per connection**, a peer can make this node hold at most [`LANES`] streams × (QUIC's
-//!   stream window + one partial frame ≤ `max_frame`), plus its share of the inbox.
+//!   stream window + one partial frame ≤ `max_frame` + one read batch, under 128 KiB of
+//!   frames, waiting for inbox room), plus its share of the inbox.
 //!
 //! # Bad input
 //!
@@ -93,16 +96,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::Semaphore;
 
 use crate::proto::ProtoError;
 
 use crate::proto::{
-    encode, fnv1a, ConnConfig, Incarnation, Limits, Local, Message, NodeId, Role, WIRE_VERSION,
+    fnv1a, ConnConfig, Incarnation, Limits, Local, Message, NodeId, Role, WIRE_VERSION,
 };
 
 use super::events::{Delivery, MeshStats, PeerStatus, SendError};
-use super::link::{code, lock, run_link, LaneTx, Link, LocalClose};
+pub use super::inbox::Inbox;
+use super::inbox::InboxQueue;
+use super::lane::{encode_scratch, Lane, Push};
+use super::link::{code, lock, run_link, Link, LocalClose};
 use super::peers::Peers;
 use super::{ConnectError, NodeEndpoint};
 
@@ -255,8 +261,6 @@ pub(super) struct Counters {
     pub(super) messages_received: AtomicU64,
 }
 
-type Item = (Delivery, Option<OwnedSemaphorePermit>);
-
 /// What every task of a mesh shares.
 pub(super) struct Shared {
     pub(super) endpoint: NodeEndpoint,
@@ -267,30 +271,23 @@ pub(super) struct Shared {
     pub(super) peers: Mutex<Peers<Link>>,
     pub(super) stats: Counters,
     pub(super) generation: AtomicU64,
-    inbox: mpsc::Sender<Item>,
-    inbox_bytes: Arc<Semaphore>,
+    pub(super) inbox: Arc<InboxQueue>,
     dial_locks: Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>>,
     handshakes: Arc<Semaphore>,
     shutting_down: AtomicBool,
-    shutdown: watch::Sender<bool>,
+}
+
+impl Drop for Shared {
+    /// The mesh is gone: the inbox ends once drained.
+    fn drop(&mut self) {
+        self.inbox.end();
+    }
 }
 
 impl Shared {
-    /// Room in the inbox for a frame of `size` bytes (a frame larger than the whole inbox
-    /// waits for it to be empty); `None` once the mesh shut down.
-    pub(super) async fn inbox_permit(&self, size: usize) -> Option<OwnedSemaphorePermit> {
-        let n = size.clamp(1, self.config.inbox_bytes);
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        self.inbox_bytes.clone().acquire_many_owned(n).await.ok()
-    }
-
-    /// Puts `delivery` into the inbox, waiting for room; `false` if nobody reads it any more.
-    pub(super) async fn deliver(
-        &self,
-        delivery: Delivery,
-        permit: Option<OwnedSemaphorePermit>,
-    ) -> bool {
-        self.inbox.send((delivery, permit)).await.is_ok()
+    /// Puts an event into the inbox, waiting for room; `false` if nobody reads it any more.
+    pub(super) async fn deliver(&self, delivery: Delivery) -> bool {
+        self.inbox.push_one(delivery, 0).await
     }
 
     fn is_shutting_down(&self) -> bool {
@@ -483,39 +480,6 @@ impl std::fmt::Debug for Mesh {
     }
 }
 
-/// Everything the mesh receives: messages from peers and peer events, in one bounded queue.
-/// See [`Delivery`] for the order per peer.
-#[derive(Debug)]
-pub struct Inbox {
-    rx: mpsc::Receiver<Item>,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Inbox {
-    /// The next delivery; `None` once the mesh has shut down and everything queued before was
-    /// taken.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: a delivery is never lost by dropping this future.
-    pub async fn recv(&mut self) -> Option<Delivery> {
-        let shut = tokio::select! {
-            biased;
-            item = self.rx.recv() => return item.map(|(delivery, _room)| delivery),
-            shut = self.shutdown.wait_for(|down| *down) => shut.is_ok(),
-        };
-        if shut {
-            self.try_recv()
-        } else {
-            None
-        }
-    }
-
-    /// The next delivery if one is queued.
-    pub fn try_recv(&mut self) -> Option<Delivery> {
-        self.rx.try_recv().ok().map(|(delivery, _room)| delivery)
-    }
-}
-
 impl Mesh {
     /// Starts a mesh on `endpoint` for this node's `incarnation` (a number drawn when the node
     /// starts; see [`Incarnation`]), and starts accepting connections. The node's id is the
@@ -543,8 +507,7 @@ impl Mesh {
             },
             version: WIRE_VERSION,
         };
-        let (tx, rx) = mpsc::channel(config.inbox_messages);
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let inbox = InboxQueue::new(config.inbox_messages, config.inbox_bytes);
         let shared = Arc::new(Shared {
             peers: Mutex::new(Peers::new(local.node.clone())),
             endpoint,
@@ -554,21 +517,13 @@ impl Mesh {
             runtime: tokio::runtime::Handle::current(),
             stats: Counters::default(),
             generation: AtomicU64::new(0),
-            inbox: tx,
-            inbox_bytes: Arc::new(Semaphore::new(config.inbox_bytes)),
+            inbox: inbox.clone(),
             dial_locks: Mutex::new(HashMap::new()),
             handshakes: Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES)),
             shutting_down: AtomicBool::new(false),
-            shutdown,
         });
         shared.runtime.spawn(accept_loop(shared.clone()));
-        (
-            Mesh { shared },
-            Inbox {
-                rx,
-                shutdown: shutdown_rx,
-            },
-        )
+        (Mesh { shared }, inbox.inbox())
     }
 
     /// This node's id.
@@ -627,17 +582,27 @@ impl Mesh {
     pub async fn send(&self, peer: &NodeId, message: Message) -> Result<(), SendError> {
         let mut failed = None;
         loop {
-            let (link, lane, frame) = match self.route(peer, &message, failed.as_ref()) {
+            let (link, lane) = match self.route(peer, &message, failed.as_ref()) {
                 Ok(route) => route,
                 Err(refused) => return Err(refused.with(peer, message)),
             };
-            let n = self.permits_for(frame.len());
-            if let Ok(permit) = lane.permits.clone().acquire_many_owned(n).await {
-                if lane.push(frame, permit) {
-                    return Ok(());
+            // Fast path: room now, queued straight from the scratch buffer.
+            let tried = encode_scratch(&message, &link.peer_limits(), |frame| {
+                match lane.try_push(frame) {
+                    // No room: wait with a frame of its own.
+                    Push::Full => Err(frame.to_vec()),
+                    pushed => Ok(pushed == Push::Queued),
                 }
+            });
+            let queued = match tried {
+                Err(error) => return Err(Refused::Encode(error).with(peer, message)),
+                Ok(Ok(queued)) => queued,
+                Ok(Err(frame)) => lane.push(&frame).await,
+            };
+            if queued {
+                return Ok(());
             }
-            // The connection failed while we waited: look again.
+            // The connection failed: look again.
             failed = Some(link);
         }
     }
@@ -651,32 +616,30 @@ impl Mesh {
     pub fn try_send(&self, peer: &NodeId, message: Message) -> Result<(), SendError> {
         let mut failed = None;
         loop {
-            let (link, lane, frame) = match self.route(peer, &message, failed.as_ref()) {
+            let (link, lane) = match self.route(peer, &message, failed.as_ref()) {
                 Ok(route) => route,
                 Err(refused) => return Err(refused.with(peer, message)),
             };
-            let n = self.permits_for(frame.len());
-            match lane.permits.clone().try_acquire_many_owned(n) {
-                Ok(permit) => {
-                    if lane.push(frame, permit) {
-                        return Ok(());
-                    }
-                }
-                Err(TryAcquireError::NoPermits) => return Err(SendError::Full { message }),
-                Err(TryAcquireError::Closed) => {}
+            let pushed =
+                encode_scratch(&message, &link.peer_limits(), |frame| lane.try_push(frame));
+            match pushed {
+                Err(error) => return Err(Refused::Encode(error).with(peer, message)),
+                Ok(Push::Queued) => return Ok(()),
+                Ok(Push::Full) => return Err(SendError::Full { message }),
+                Ok(Push::Closed) => {}
             }
             failed = Some(link);
         }
     }
 
-    /// The connection, lane and frame for `message` to `peer`. `failed` is a connection that
+    /// The connection and lane for `message` to `peer`. `failed` is a connection that
     /// already failed this send: if it is still listed, it is going down.
     fn route(
         &self,
         peer: &NodeId,
         message: &Message,
         failed: Option<&Arc<Link>>,
-    ) -> Result<(Arc<Link>, LaneTx, Vec<u8>), Refused> {
+    ) -> Result<(Arc<Link>, Arc<Lane>), Refused> {
         let lane = lane_of(message).ok_or(Refused::Reserved)?;
         let shared = &self.shared;
         if shared.is_shutting_down() {
@@ -686,17 +649,8 @@ impl Mesh {
             .current(peer)
             .filter(|link| !failed.is_some_and(|f| Arc::ptr_eq(f, link)))
             .ok_or(Refused::NodeDown)?;
-        let mut frame = Vec::new();
-        encode(message, &link.peer_limits(), &mut frame).map_err(Refused::Encode)?;
         let lane = link.lane(lane, shared).ok_or(Refused::NodeDown)?;
-        Ok((link, lane, frame))
-    }
-
-    /// The lane permits a frame of `len` bytes takes: a frame larger than the whole buffer
-    /// takes all of it.
-    fn permits_for(&self, len: usize) -> u32 {
-        let n = len.clamp(1, self.shared.config.lane_buffer);
-        u32::try_from(n).unwrap_or(u32::MAX)
+        Ok((link, lane))
     }
 
     /// The peers with a connection up.
@@ -758,7 +712,7 @@ impl Mesh {
             link.close(LocalClose::Shutdown);
         }
         shared.endpoint.close(code::SHUTDOWN, b"shutdown");
-        shared.shutdown.send_replace(true);
+        shared.inbox.end();
         // Bounded: a peer that is gone never acknowledges the close.
         if tokio::time::timeout(Duration::from_secs(1), shared.endpoint.wait_idle())
             .await

@@ -32,6 +32,8 @@
 
 mod error;
 mod events;
+mod inbox;
+mod lane;
 mod link;
 pub mod mesh;
 mod peers;
