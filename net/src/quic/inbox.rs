@@ -164,8 +164,23 @@ impl InboxQueue {
                 return Moved::Some;
             }
             let before = s.queue.len();
+            // Clamp the sizes once; the whole batch goes in by a swap when it fits an empty
+            // queue (the common case: the consumer keeps up).
+            let mut total = 0;
+            for (_, size) in items.iter_mut() {
+                *size = (*size).min(self.max_bytes);
+                total += *size;
+            }
+            if before == 0
+                && s.items + items.len() <= self.max_items
+                && s.bytes + total <= self.max_bytes
+            {
+                s.items += items.len();
+                s.bytes += total;
+                std::mem::swap(&mut s.queue, items);
+            }
             while let Some((_, size)) = items.front() {
-                let size = (*size).min(self.max_bytes);
+                let size = *size;
                 let fits =
                     s.items == 0 || (s.items < self.max_items && s.bytes + size <= self.max_bytes);
                 if !fits {
