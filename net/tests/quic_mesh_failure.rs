@@ -42,10 +42,12 @@ fn victim(
         addr_tx
             .send(mesh.local_addr().expect("addr"))
             .expect("report address");
-        // Killed: the runtime goes without closing anything, as a crashed process would.
+        // Killed: the runtime goes without closing anything, as a crashed process would. The
+        // inbox goes after the runtime: dropped first, it would end the victim's readers,
+        // which stop their streams, and alpha would see that (`Lost`) instead of a crash.
         kill_rx.recv().ok();
-        drop(inbox);
         runtime.shutdown_background();
+        drop(inbox);
     });
     let addr = addr_rx.recv().expect("victim started");
     (addr, kill_tx)
@@ -100,6 +102,46 @@ async fn a_killed_peer_goes_down_and_pending_sends_fail() {
     ));
     assert!(alpha.peers().is_empty());
     alpha.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_lost_not_closed() {
+    let (alpha, mut inbox) = node("alpha", 1);
+    let (beta, beta_inbox) = node("beta", 2);
+    // Nobody reads beta's deliveries: its readers stop every lane alpha opens.
+    drop(beta_inbox);
+    let peer = alpha
+        .connect(beta.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    assert!(matches!(next_event(&mut inbox).await, PeerEvent::Up { .. }));
+    let sender = {
+        let alpha = alpha.clone();
+        tokio::spawn(async move {
+            let mut seq = 0;
+            loop {
+                if let Err(e) = alpha.send(&peer, numbered("stopped", 1, seq, 8)).await {
+                    return e;
+                }
+                seq += 1;
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    match next_event(&mut inbox).await {
+        // Not `Closed`: that would say this node shut down.
+        PeerEvent::Down { reason, .. } => {
+            assert!(matches!(reason, DownReason::Lost(_)), "{reason:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let error = tokio::time::timeout(GUARD, sender)
+        .await
+        .expect("hang guard: sends never failed")
+        .expect("sender");
+    assert!(matches!(error, SendError::NodeDown { .. }), "{error:?}");
+    alpha.shutdown().await;
+    beta.shutdown().await;
 }
 
 /// The next `Up` (incarnation, generation), after at most one `Down` of a lost connection: a

@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 
 use crate::proto::{encode, Limits, Message, ProtoError};
 
-use super::link::{code, lock};
+use super::link::{code, lock, Link, LocalClose};
 use super::mesh::Shared;
 
 /// A retained scratch or batch buffer larger than this many times `batch_bytes` is freed
@@ -243,10 +243,11 @@ impl Lane {
     }
 }
 
-/// Writes one lane: opens its stream, then writes what is queued, in stream writes of up to
-/// `batch_bytes`. Fails the lane when it stops.
-pub(super) async fn write_lane(shared: Arc<Shared>, conn: quinn::Connection, lane: Arc<Lane>) {
-    let Ok(mut stream) = conn.open_uni().await else {
+/// Writes one lane of `link`: opens its stream, then writes what is queued, in stream writes
+/// of up to `batch_bytes`. Fails the lane when it stops; closes the connection if the peer
+/// stopped the stream.
+pub(super) async fn write_lane(shared: Arc<Shared>, link: Arc<Link>, lane: Arc<Lane>) {
+    let Ok(mut stream) = link.conn.open_uni().await else {
         lane.fail();
         return;
     };
@@ -277,10 +278,15 @@ pub(super) async fn write_lane(shared: Arc<Shared>, conn: quinn::Connection, lan
         }
         match result {
             Ok(()) => {}
-            Err(quinn::WriteError::Stopped(code)) => {
-                // The peer could not decode what we wrote: a bug on one side.
-                tracing::warn!(%code, "peer stopped a lane");
-                conn.close(VarInt::from_u32(code::PROTOCOL), b"lane stopped");
+            Err(quinn::WriteError::Stopped(stop)) => {
+                if stop == VarInt::from_u32(code::BAD_FRAMING) {
+                    // The peer could not decode what we wrote: a bug on one side.
+                    tracing::warn!(code = %stop, "peer stopped a lane");
+                } else {
+                    // Its reader broke off: its inbox is gone.
+                    tracing::debug!(code = %stop, "peer stopped reading a lane");
+                }
+                link.close(LocalClose::LaneStopped);
                 lane.fail();
                 return;
             }

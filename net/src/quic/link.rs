@@ -85,6 +85,9 @@ pub(super) enum LocalClose {
     Superseded,
     Replaced,
     Disconnect,
+    /// The peer stopped one of our lanes: its reader broke off (bad framing, or its inbox is
+    /// gone), and the lane cannot go on.
+    LaneStopped,
 }
 
 impl LocalClose {
@@ -94,6 +97,7 @@ impl LocalClose {
             LocalClose::Superseded => code::SUPERSEDED,
             LocalClose::Replaced => code::REPLACED,
             LocalClose::Disconnect => code::DISCONNECT,
+            LocalClose::LaneStopped => code::PROTOCOL,
         }
     }
 }
@@ -146,7 +150,7 @@ impl Link {
     }
 
     /// Lane `index`'s queue, starting its writer on first use; `None` once the link failed.
-    pub(super) fn lane(&self, index: usize, shared: &Arc<Shared>) -> Option<Arc<Lane>> {
+    pub(super) fn lane(self: &Arc<Self>, index: usize, shared: &Arc<Shared>) -> Option<Arc<Lane>> {
         let mut lanes = lock(&self.lanes);
         if !lanes.open {
             return None;
@@ -157,7 +161,7 @@ impl Link {
         let lane = Arc::new(Lane::new(shared.config.lane_buffer));
         shared
             .runtime
-            .spawn(write_lane(shared.clone(), self.conn.clone(), lane.clone()));
+            .spawn(write_lane(shared.clone(), self.clone(), lane.clone()));
         lanes.tx[index] = Some(lane.clone());
         Some(lane)
     }
@@ -199,6 +203,9 @@ fn down_reason(link: &Link, closed: Option<&CloseReason>) -> DownReason {
         Some(LocalClose::Disconnect) => return DownReason::Lost("disconnected".into()),
         Some(LocalClose::Replaced) => return DownReason::Restarted,
         Some(LocalClose::Superseded) => return DownReason::Superseded,
+        Some(LocalClose::LaneStopped) => {
+            return DownReason::Lost("the peer stopped reading a lane".into())
+        }
         None => {}
     }
     match closed {
