@@ -37,9 +37,9 @@ use crate::proto::{encode, Limits, Message, ProtoError};
 use super::link::{code, lock, Link, LocalClose};
 use super::mesh::Shared;
 
-/// A retained scratch or batch buffer larger than this many times `batch_bytes` is freed
-/// instead of kept for the next use.
-const KEEP_FACTOR: usize = 4;
+/// A writer's buffer larger than this many times `batch_bytes` is freed instead of kept for
+/// the next use (an idle lane keeps two buffers: the queue's and the writer's).
+const KEEP_FACTOR: usize = 2;
 
 thread_local! {
     /// Where [`encode_scratch`] encodes, reused by every send on the thread.

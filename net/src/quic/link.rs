@@ -774,6 +774,10 @@ async fn read_lane(shared: Arc<Shared>, peer: NodeId, recv: RecvStream) {
             if !shared.inbox.push(&mut batch).await {
                 return;
             }
+            // The push may have handed back the inbox's old queue: keep no large one.
+            if batch.capacity() > 2 * MAX_BATCH {
+                batch = VecDeque::new();
+            }
         }
         let end = match end {
             Some(end) => end,
