@@ -243,10 +243,13 @@ impl Lane {
     }
 }
 
-/// Writes one lane of `link`: opens its stream, then writes what is queued, in stream writes
-/// of up to `batch_bytes`. Fails the lane when it stops; closes the connection if the peer
-/// stopped the stream.
-pub(super) async fn write_lane(shared: Arc<Shared>, link: Arc<Link>, lane: Arc<Lane>) {
+/// Writes lane `index` of `link`: opens its stream, then writes what is queued, in stream
+/// writes of up to `batch_bytes`. Fails the lane when it stops; closes the connection if the
+/// peer stopped the stream.
+pub(super) async fn write_lane(shared: Arc<Shared>, link: Arc<Link>, index: usize) {
+    let Some(lane) = link.made_lane(index) else {
+        return;
+    };
     let Ok(mut stream) = link.conn.open_uni().await else {
         lane.fail();
         return;

@@ -20,7 +20,7 @@ use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -102,18 +102,16 @@ impl LocalClose {
     }
 }
 
-struct Lanes {
-    open: bool,
-    tx: Vec<Option<Arc<Lane>>>,
-}
-
 /// A connection that completed its hello.
 pub(super) struct Link {
     key: LinkKey,
     pub(super) peer: PeerInfo,
     pub(super) conn: quinn::Connection,
     addr: SocketAddr,
-    lanes: Mutex<Lanes>,
+    /// The lanes this node sends on, made on first use; read without a lock.
+    lanes: [OnceLock<Lane>; LANES],
+    /// Whether lanes may still be made; lanes are made and failed under this lock.
+    lanes_open: Mutex<bool>,
     local_close: Mutex<Option<LocalClose>>,
     finished: watch::Sender<bool>,
 }
@@ -149,29 +147,41 @@ impl Link {
         }
     }
 
-    /// Lane `index`'s queue, starting its writer on first use; `None` once the link failed.
-    pub(super) fn lane(self: &Arc<Self>, index: usize, shared: &Arc<Shared>) -> Option<Arc<Lane>> {
-        let mut lanes = lock(&self.lanes);
-        if !lanes.open {
+    /// Lane `index`'s queue, starting its writer on first use; `None` once the link failed
+    /// (a lane that exists fails its pushes instead).
+    pub(super) fn lane(self: &Arc<Self>, index: usize, shared: &Arc<Shared>) -> Option<&Lane> {
+        let slot = self.lanes.get(index)?;
+        if let Some(lane) = slot.get() {
+            return Some(lane);
+        }
+        let open = lock(&self.lanes_open);
+        if !*open {
             return None;
         }
-        if let Some(lane) = lanes.tx.get(index)?.as_ref() {
-            return Some(lane.clone());
+        let mut made = false;
+        let lane = slot.get_or_init(|| {
+            made = true;
+            Lane::new(shared.config.lane_buffer)
+        });
+        if made {
+            shared
+                .runtime
+                .spawn(write_lane(shared.clone(), self.clone(), index));
         }
-        let lane = Arc::new(Lane::new(shared.config.lane_buffer));
-        shared
-            .runtime
-            .spawn(write_lane(shared.clone(), self.clone(), lane.clone()));
-        lanes.tx[index] = Some(lane.clone());
         Some(lane)
+    }
+
+    /// Lane `index`, if it was made.
+    pub(super) fn made_lane(&self, index: usize) -> Option<&Lane> {
+        self.lanes.get(index)?.get()
     }
 
     /// Stops every lane: senders waiting for buffer space wake up and look for another
     /// connection; what is queued is dropped.
     pub(super) fn fail_lanes(&self) {
-        let mut lanes = lock(&self.lanes);
-        lanes.open = false;
-        for lane in lanes.tx.iter_mut().filter_map(Option::take) {
+        let mut open = lock(&self.lanes_open);
+        *open = false;
+        for lane in self.lanes.iter().filter_map(OnceLock::get) {
             lane.fail();
         }
     }
@@ -548,10 +558,8 @@ impl Control {
             addr: self.conn.remote_address(),
             peer: info,
             conn: self.conn.clone(),
-            lanes: Mutex::new(Lanes {
-                open: true,
-                tx: vec![None; LANES],
-            }),
+            lanes: std::array::from_fn(|_| OnceLock::new()),
+            lanes_open: Mutex::new(true),
             local_close: Mutex::new(None),
             finished: watch::Sender::new(false),
         });

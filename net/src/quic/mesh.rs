@@ -107,7 +107,7 @@ use crate::proto::{
 use super::events::{Delivery, MeshStats, PeerStatus, SendError};
 pub use super::inbox::Inbox;
 use super::inbox::InboxQueue;
-use super::lane::{encode_scratch, Lane, Push};
+use super::lane::{encode_scratch, Push};
 use super::link::{code, lock, run_link, Link, LocalClose};
 use super::peers::Peers;
 use super::{ConnectError, NodeEndpoint};
@@ -582,9 +582,12 @@ impl Mesh {
     pub async fn send(&self, peer: &NodeId, message: Message) -> Result<(), SendError> {
         let mut failed = None;
         loop {
-            let (link, lane) = match self.route(peer, &message, failed.as_ref()) {
+            let (link, index) = match self.route(peer, &message, failed.as_ref()) {
                 Ok(route) => route,
                 Err(refused) => return Err(refused.with(peer, message)),
+            };
+            let Some(lane) = link.lane(index, &self.shared) else {
+                return Err(Refused::NodeDown.with(peer, message));
             };
             // Fast path: room now, queued straight from the scratch buffer.
             let tried = encode_scratch(&message, &link.peer_limits(), |frame| {
@@ -616,9 +619,12 @@ impl Mesh {
     pub fn try_send(&self, peer: &NodeId, message: Message) -> Result<(), SendError> {
         let mut failed = None;
         loop {
-            let (link, lane) = match self.route(peer, &message, failed.as_ref()) {
+            let (link, index) = match self.route(peer, &message, failed.as_ref()) {
                 Ok(route) => route,
                 Err(refused) => return Err(refused.with(peer, message)),
+            };
+            let Some(lane) = link.lane(index, &self.shared) else {
+                return Err(Refused::NodeDown.with(peer, message));
             };
             let pushed =
                 encode_scratch(&message, &link.peer_limits(), |frame| lane.try_push(frame));
@@ -632,14 +638,14 @@ impl Mesh {
         }
     }
 
-    /// The connection and lane for `message` to `peer`. `failed` is a connection that
-    /// already failed this send: if it is still listed, it is going down.
+    /// The connection and lane number for `message` to `peer`. `failed` is a connection
+    /// that already failed this send: if it is still listed, it is going down.
     fn route(
         &self,
         peer: &NodeId,
         message: &Message,
         failed: Option<&Arc<Link>>,
-    ) -> Result<(Arc<Link>, Arc<Lane>), Refused> {
+    ) -> Result<(Arc<Link>, usize), Refused> {
         let lane = lane_of(message).ok_or(Refused::Reserved)?;
         let shared = &self.shared;
         if shared.is_shutting_down() {
@@ -649,7 +655,6 @@ impl Mesh {
             .current(peer)
             .filter(|link| !failed.is_some_and(|f| Arc::ptr_eq(f, link)))
             .ok_or(Refused::NodeDown)?;
-        let lane = link.lane(lane, shared).ok_or(Refused::NodeDown)?;
         Ok((link, lane))
     }
 
