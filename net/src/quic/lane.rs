@@ -4,12 +4,12 @@
 //! # How a frame travels
 //!
 //! [`Mesh::send`](super::Mesh::send) encodes a message into a per-thread scratch buffer and
-//! appends the bytes to the lane's queue ([`Lane::try_push`]) under the lane's lock: no
-//! allocation, no semaphore, no channel per message. The writer ([`write_lane`]) swaps the
-//! whole queue out under the same lock (its previous buffer takes its place, so steady state
-//! allocates nothing) and writes it to the stream in writes of at most
-//! [`batch_bytes`](super::MeshConfig::batch_bytes). A sender wakes the writer only when the
-//! writer said it was idle, so a busy lane costs no wakeup per frame.
+//! appends the bytes to the last block of the lane's queue ([`Lane::try_push`]) under the
+//! lane's lock: no semaphore, no channel and no allocation per message (one per block of
+//! [`batch_bytes`](super::MeshConfig::batch_bytes)). The writer ([`write_lane`]) takes every
+//! queued block at once under the same lock and hands each to quinn as it is, without a
+//! copy: one stream write per block. A sender wakes the writer only when the writer said it
+//! was idle, so a busy lane costs no wakeup per frame.
 //!
 //! # Invariants
 //!
@@ -17,7 +17,7 @@
 //!   yet handed to quinn; a frame is queued only while `held + len <= capacity`, or when
 //!   `held == 0` (a frame larger than the whole buffer waits for the lane to be empty).
 //! - **FIFO.** Frames are appended in the order their pushes took the lock, and the writer
-//!   writes each taken buffer whole and in order before it takes the next.
+//!   writes the blocks it took whole and in order before it takes more.
 //! - **Fair.** A sender that finds no room queues on a FIFO turnstile and waits for room; while
 //!   one waits, no other sender jumps ahead of it (the fast path requires `waiting == 0`), so a
 //!   large frame is not starved by small ones.
@@ -26,6 +26,7 @@
 //!   writer; pushes then fail and the sender looks for another connection.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -37,9 +38,11 @@ use crate::proto::{encode, Limits, Message, ProtoError};
 use super::link::{code, lock, Link, LocalClose};
 use super::mesh::Shared;
 
-/// A writer's buffer larger than this many times `batch_bytes` is freed instead of kept for
-/// the next use (an idle lane keeps two buffers: the queue's and the writer's).
-const KEEP_FACTOR: usize = 2;
+/// The most a block starts with when the lane was idle.
+const MAX_FIRST_BLOCK: usize = 4 << 10;
+
+/// The most a block starts with (it grows up to `batch_bytes`, which may be larger).
+const MAX_BLOCK_ALLOCATION: usize = 64 << 10;
 
 thread_local! {
     /// Where [`encode_scratch`] encodes, reused by every send on the thread.
@@ -85,11 +88,12 @@ pub(super) enum Push {
 }
 
 struct State {
-    /// Encoded frames, in order, not yet taken by the writer.
-    buf: Vec<u8>,
-    /// Frames in `buf`.
+    /// Encoded frames, in order, not yet taken by the writer, in blocks of at most `block`
+    /// bytes (or one frame larger than that).
+    blocks: VecDeque<Vec<u8>>,
+    /// Frames in `blocks`.
     frames: u64,
-    /// Bytes in `buf` plus bytes the writer took and has not written yet.
+    /// Bytes in `blocks` plus bytes the writer took and has not written yet.
     held: usize,
     /// Senders in the slow path (on the turnstile or waiting for room).
     waiting: usize,
@@ -104,6 +108,9 @@ pub(super) struct Lane {
     state: Mutex<State>,
     /// Bytes the lane may hold ([`MeshConfig::lane_buffer`](super::MeshConfig::lane_buffer)).
     capacity: usize,
+    /// Bytes of a block: one stream write
+    /// ([`MeshConfig::batch_bytes`](super::MeshConfig::batch_bytes)).
+    block: usize,
     /// Wakes the writer.
     work: Notify,
     /// Wakes the sender waiting for room.
@@ -129,10 +136,11 @@ impl Drop for Waiting<'_> {
 }
 
 impl Lane {
-    pub(super) fn new(capacity: usize) -> Self {
+    /// A lane holding up to `capacity` bytes, written in blocks of `block` bytes.
+    pub(super) fn new(capacity: usize, block: usize) -> Self {
         Lane {
             state: Mutex::new(State {
-                buf: Vec::new(),
+                blocks: VecDeque::new(),
                 frames: 0,
                 held: 0,
                 waiting: 0,
@@ -140,6 +148,7 @@ impl Lane {
                 open: true,
             }),
             capacity,
+            block: block.max(1),
             work: Notify::new(),
             room: Notify::new(),
             turnstile: tokio::sync::Mutex::new(()),
@@ -186,7 +195,26 @@ impl Lane {
             if !fits || (!first && s.waiting > 0) {
                 return Push::Full;
             }
-            s.buf.extend_from_slice(frame);
+            match s.blocks.back_mut() {
+                Some(last) if last.len() + frame.len() <= self.block => {
+                    last.extend_from_slice(frame);
+                }
+                _ => {
+                    // A backlog fills whole blocks; an idle lane's next block starts small
+                    // (and grows, up to a block, if more frames follow before the writer
+                    // takes it).
+                    let size = if s.blocks.is_empty() {
+                        self.block
+                            .min(frame.len().saturating_mul(8))
+                            .min(MAX_FIRST_BLOCK)
+                    } else {
+                        self.block.min(MAX_BLOCK_ALLOCATION)
+                    };
+                    let mut block = Vec::with_capacity(size.max(frame.len()));
+                    block.extend_from_slice(frame);
+                    s.blocks.push_back(block);
+                }
+            }
             s.frames += 1;
             s.held += frame.len();
             std::mem::take(&mut s.writer_idle)
@@ -203,25 +231,26 @@ impl Lane {
         {
             let mut s = lock(&self.state);
             s.open = false;
-            s.held -= s.buf.len();
-            s.buf = Vec::new();
+            let queued: usize = s.blocks.iter().map(Vec::len).sum();
+            s.held -= queued;
+            s.blocks = VecDeque::new();
             s.frames = 0;
         }
         self.room.notify_waiters();
         self.work.notify_one();
     }
 
-    /// Swaps the queued frames into `out` (empty on entry): how many frames they are, or
+    /// Swaps the queued blocks into `out` (empty on entry): how many frames they hold, or
     /// `None` once the lane failed. Waits while nothing is queued.
-    async fn take(&self, out: &mut Vec<u8>) -> Option<u64> {
+    async fn take(&self, out: &mut VecDeque<Vec<u8>>) -> Option<u64> {
         loop {
             {
                 let mut s = lock(&self.state);
                 if !s.open {
                     return None;
                 }
-                if !s.buf.is_empty() {
-                    std::mem::swap(&mut s.buf, out);
+                if !s.blocks.is_empty() {
+                    std::mem::swap(&mut s.blocks, out);
                     return Some(std::mem::take(&mut s.frames));
                 }
                 s.writer_idle = true;
@@ -254,16 +283,21 @@ pub(super) async fn write_lane(shared: Arc<Shared>, link: Arc<Link>, index: usiz
         lane.fail();
         return;
     };
-    let limit = shared.config.batch_bytes;
-    let mut out: Vec<u8> = Vec::new();
+    let mut out = VecDeque::new();
     while let Some(frames) = lane.take(&mut out).await {
         let mut writes = 0;
         let mut result = Ok(());
-        for slice in out.chunks(limit) {
-            result = stream.write_all(slice).await;
+        while let Some(block) = out.pop_front() {
+            let len = block.len();
+            // Handed to quinn as is: no copy.
+            let mut chunk = block.into();
+            result = stream
+                .write_all_chunks(std::slice::from_mut(&mut chunk))
+                .await;
             writes += 1;
-            lane.release(slice.len());
+            lane.release(len);
             if result.is_err() {
+                lane.release(out.drain(..).map(|block| block.len()).sum());
                 break;
             }
         }
@@ -275,10 +309,6 @@ pub(super) async fn write_lane(shared: Arc<Shared>, link: Arc<Link>, index: usiz
             .stats
             .batches_written
             .fetch_add(writes, Ordering::Relaxed);
-        out.clear();
-        if out.capacity() > KEEP_FACTOR * limit {
-            out = Vec::new();
-        }
         match result {
             Ok(()) => {}
             Err(quinn::WriteError::Stopped(stop)) => {
@@ -317,37 +347,44 @@ mod tests {
 
     #[test]
     fn pushes_stop_at_the_capacity_but_an_oversize_frame_fits_an_empty_lane() {
-        let lane = Lane::new(10);
+        let lane = Lane::new(10, 4);
         assert_eq!(lane.try_push(&[1; 6]), Push::Queued);
         assert_eq!(lane.try_push(&[2; 4]), Push::Queued);
         assert_eq!(lane.try_push(&[3; 1]), Push::Full);
         assert_eq!(held(&lane), (10, 2));
 
-        let big = Lane::new(10);
+        let big = Lane::new(10, 4);
         assert_eq!(big.try_push(&[0; 50]), Push::Queued);
         assert_eq!(big.try_push(&[0; 1]), Push::Full);
     }
 
     #[tokio::test]
     async fn the_writer_takes_everything_in_order_and_room_comes_back_on_release() {
-        let lane = Lane::new(8);
+        let lane = Lane::new(8, 4);
         assert_eq!(lane.try_push(&[1, 2, 3]), Push::Queued);
         assert_eq!(lane.try_push(&[4, 5]), Push::Queued);
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         assert_eq!(lane.take(&mut out).await, Some(2));
-        assert_eq!(out, [1, 2, 3, 4, 5]);
+        // Blocks of at most 4 bytes, unless one frame is larger.
+        assert_eq!(out, [vec![1, 2, 3], vec![4, 5]]);
         // Taken but not written: still held.
         assert_eq!(lane.try_push(&[0; 4]), Push::Full);
         lane.release(5);
         assert_eq!(lane.try_push(&[6; 4]), Push::Queued);
         out.clear();
         assert_eq!(lane.take(&mut out).await, Some(1));
-        assert_eq!(out, [6; 4]);
+        assert_eq!(out, [vec![6; 4]]);
+        // A frame larger than a block gets a block of its own.
+        lane.release(4);
+        assert_eq!(lane.try_push(&[8; 6]), Push::Queued);
+        out.clear();
+        assert_eq!(lane.take(&mut out).await, Some(1));
+        assert_eq!(out, [vec![8; 6]]);
     }
 
     #[tokio::test]
     async fn a_waiting_sender_goes_first_and_failure_wakes_it() {
-        let lane = Arc::new(Lane::new(4));
+        let lane = Arc::new(Lane::new(4, 64));
         assert_eq!(lane.try_push(&[0; 4]), Push::Queued);
         let waiter = {
             let lane = lane.clone();
@@ -357,7 +394,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         // Room for one byte, but the waiter is first in line.
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         assert_eq!(lane.take(&mut out).await, Some(1));
         lane.release(4);
         assert!(waiter.await.expect("waiter"));
@@ -375,7 +412,7 @@ mod tests {
         lane.fail();
         assert!(!waiter.await.expect("waiter"));
         assert_eq!(lane.try_push(&[4]), Push::Closed);
-        assert_eq!(lane.take(&mut Vec::new()).await, None);
+        assert_eq!(lane.take(&mut VecDeque::new()).await, None);
         assert_eq!(lock(&lane.state).waiting, 0);
     }
 

@@ -161,7 +161,7 @@ impl Link {
         let mut made = false;
         let lane = slot.get_or_init(|| {
             made = true;
-            Lane::new(shared.config.lane_buffer)
+            Lane::new(shared.config.lane_buffer, shared.config.batch_bytes)
         });
         if made {
             shared

@@ -43,9 +43,9 @@
 //!   limit) and waits for room in its lane's buffer ([`MeshConfig::lane_buffer`] bytes; a
 //!   frame larger than the whole buffer waits for it to be empty). Senders that wait are
 //!   served first come, first served. A lane's writer drains the buffer into its stream,
-//!   **batching** small frames: it takes every frame queued at that moment and writes them in
-//!   stream writes of up to [`MeshConfig::batch_bytes`]; their room is given back as each
-//!   write completes. When the peer stops reading, QUIC's stream flow control blocks the
+//!   **batching** small frames: frames are queued in blocks of up to
+//!   [`MeshConfig::batch_bytes`], the writer takes every block queued at that moment and
+//!   writes each in one stream write; their room is given back as each write completes. When the peer stops reading, QUIC's stream flow control blocks the
 //!   writer, the lane's buffer fills, and `send` waits.
 //! - **Receiving.** Readers decode frames with a [`Decoder`](crate::proto::Decoder) (the size
 //!   cap is checked before a byte of the body is buffered) into the [`Inbox`], bounded both in
