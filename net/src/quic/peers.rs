@@ -22,6 +22,7 @@
 //! learn of it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -92,11 +93,34 @@ pub(crate) enum Registration<L> {
     Rejected,
 }
 
+/// FNV-1a, for the table's keys: every send looks its peer up, and the keys are node ids from
+/// certificates of the cluster's CA, which an outsider cannot choose to collide.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Every peer's connection.
 #[derive(Debug)]
 pub(crate) struct Peers<L> {
     me: NodeId,
-    slots: HashMap<NodeId, Slot<L>>,
+    slots: HashMap<NodeId, Slot<L>, BuildHasherDefault<Fnv>>,
 }
 
 impl<L: PeerLink> Peers<L> {
@@ -104,7 +128,7 @@ impl<L: PeerLink> Peers<L> {
     pub(crate) fn new(me: NodeId) -> Self {
         Peers {
             me,
-            slots: HashMap::new(),
+            slots: HashMap::default(),
         }
     }
 
