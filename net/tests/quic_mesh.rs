@@ -1,5 +1,6 @@
 //! The mesh over real QUIC on loopback: pairwise connections between three nodes, FIFO per
-//! lane, batching, one connection per pair after simultaneous dials.
+//! lane, batching, batch receive through a small inbox, one connection per pair after
+//! simultaneous dials.
 
 mod quic_support;
 
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 
 use quic_support::*;
 use tern_net::proto::Message;
-use tern_net::quic::{Delivery, PeerEvent, SendError};
+use tern_net::quic::{Delivery, MeshConfig, PeerEvent, QuicConfig, SendError};
 
 const PER_PAIR: u64 = 300;
 
@@ -109,6 +110,51 @@ async fn small_messages_are_batched() {
     assert_eq!(stats.frames_written, 2000);
     // On one thread the writer runs only when the sender yields, and finds many frames queued.
     assert!(stats.batches_written < stats.frames_written, "{stats:?}");
+    alpha.shutdown().await;
+    beta.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recv_many_takes_messages_in_order_within_a_small_inbox() {
+    let (alpha, _a) = node("alpha", 1);
+    // An inbox of 16 items: readers wait for room between batches.
+    let (beta, mut beta_inbox) = node_with(
+        "beta",
+        2,
+        QuicConfig::default(),
+        MeshConfig::default().with_inbox(16, 1 << 20),
+    );
+    let peer = alpha
+        .connect(beta.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    let sender = tokio::spawn({
+        let alpha = alpha.clone();
+        async move {
+            for seq in 0..5000 {
+                alpha
+                    .send(&peer, numbered("many", 1, seq, 16))
+                    .await
+                    .expect("send");
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let mut deliveries = Vec::new();
+    while got.len() < 5000 {
+        let n = tokio::time::timeout(GUARD, beta_inbox.recv_many(&mut deliveries, 100))
+            .await
+            .expect("hang guard: no delivery");
+        assert!((1..=100).contains(&n), "{n}");
+        for delivery in deliveries.drain(..) {
+            if let Delivery::Message { message, .. } = delivery {
+                got.push(number_of(&message).2);
+            }
+        }
+    }
+    assert_eq!(got, (0..5000).collect::<Vec<_>>());
+    sender.await.expect("sender");
+    assert_eq!(beta.stats().messages_received, 5000);
     alpha.shutdown().await;
     beta.shutdown().await;
 }

@@ -751,6 +751,13 @@ mod tests {
     }
 
     #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync + Unpin>() {}
+        send_sync::<Mesh>();
+        send_sync::<Inbox>();
+    }
+
+    #[test]
     fn configs_are_sanitized() {
         let c = MeshConfig::default()
             .with_lane_buffer(0)
