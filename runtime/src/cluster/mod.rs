@@ -1,0 +1,296 @@
+//! The cluster: a listening node's QUIC mesh, and named channels across nodes on top of it.
+//!
+//! A node started with [`listen`](crate::NodeBuilder::listen) runs a [`Mesh`] (mutual TLS,
+//! one connection per pair of nodes, lanes, batching, backpressure: see `tern_net::quic`) and
+//! this module drives the channel protocol of `tern_net::proto` over it. A node that never
+//! listens has no cluster, and its channels take exactly the paths they took before: one
+//! `Option` test per operation.
+//!
+//! # Homes
+//!
+//! Every channel name has a **home**: the member that [`home_of`] picks by rendezvous hashing
+//! over the membership this node knows (itself and every peer it has a connection to, or had
+//! one to and has not yet declared down). Nodes that know the same members agree on every
+//! home without talking, so the first use of a name on two nodes at once still makes one
+//! channel: both uses meet at the home. The home holds the channel's buffer and its queues of
+//! waiting parties in its ordinary [`ChanCore`](crate::channel::ChanCore): a remote party
+//! there is one more kind of waiter (`Waiter::Remote`), queued in the same FIFO order as local
+//! tasks and futures. So the channel's semantics — rendezvous, buffered FIFO, close,
+//! `Mismatch` — are the local ones, by construction, and parties on the home node itself
+//! never serialize anything.
+//!
+//! On every other node the channel's core is a **proxy**: an operation of a local party
+//! becomes an [`OpId`] sent to the home (`ToHome::Send`/`Recv`); the party parks in the
+//! proxy's list of operations in flight until the home's `Done` arrives, then the node
+//! acknowledges it (`Ack`). A value from the home stays postcard bytes until the receiver,
+//! who knows its type, takes it (`Value::Encoded`).
+//!
+//! # Exactly once
+//!
+//! The home keeps an [`OpLog`](tern_net::proto::OpLog) per channel: a repeated operation is
+//! answered from the log, never performed twice. The mesh may lose what was queued on a
+//! connection that fails; when the peer comes back with the same incarnation (`PeerEvent::Up`),
+//! this node sends every operation still in flight to it again, with the same op id, and the
+//! home deduplicates. A peer that comes back with a new incarnation restarted: what was in
+//! flight there fails with [`ChannelError::NodeDown`](crate::ChannelError::NodeDown) (at most
+//! once across a crash). A peer that stays away for the grace period ([`NodeBuilder::grace`])
+//! after its connection went down is declared down the same way, and leaves the membership.
+//!
+//! # Threads and buffers
+//!
+//! One tokio task reads the mesh's inbox and applies each message under the channel's lock
+//! (it never waits on the network). Messages to send go through one writer task per
+//! (peer, lane), so a peer or lane that is slow never holds up another. The writers' queues
+//! hold at most one message per operation in flight plus its acknowledgement — operations
+//! are bounded by the parties that wait, each of which has one — so they grow with the
+//! program's parties, not with the network.
+//!
+//! # Limits (not done yet)
+//!
+//! - A channel that holds values or waiting parties when its home moves (a node joins or is
+//!   declared down) is not handed over: connect nodes before sharing names between them.
+//! - On a node that is not the channel's home, `balance`, `len` count this node's parties and
+//!   buffered values only.
+//! - Membership is what this node is connected to: connect every pair of nodes that share
+//!   channels (there is no gossip of members yet).
+
+mod driver;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tern_net::proto::{home_of, Incarnation, Message, NodeId, OpId, PartyId};
+use tern_net::quic::{mesh::lane_of, Mesh};
+use tokio::sync::mpsc;
+
+use crate::node::NodeInner;
+
+pub(crate) use driver::spawn_driver;
+
+/// Counters of a node's cluster traffic, since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterStats {
+    /// Channel messages refused because they named a channel with another element type or
+    /// capacity than the one this node holds under that name.
+    pub mismatches: u64,
+    /// Channel messages for a channel this node is not the home of (under its membership).
+    pub not_home: u64,
+    /// Operations answered from the log: resends after a lost connection.
+    pub repeats: u64,
+    /// Operations of this node's parties sent again after a reconnect.
+    pub resent: u64,
+    /// Operations of this node's parties failed with `NodeDown`.
+    pub node_down: u64,
+    /// Channel messages received from peers.
+    pub received: u64,
+    /// Channel messages handed to the mesh.
+    pub sent: u64,
+    /// Messages the mesh could not send (the peer was down); resent on its return.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    mismatches: AtomicU64,
+    not_home: AtomicU64,
+    repeats: AtomicU64,
+    resent: AtomicU64,
+    node_down: AtomicU64,
+    received: AtomicU64,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What this node knows of the other members.
+#[derive(Default)]
+struct Members {
+    /// Peers with a connection up, with their incarnation.
+    up: HashMap<NodeId, Incarnation>,
+    /// Peers whose connection went down, with the incarnation they had and a number that
+    /// tells this down apart from a later one.
+    down: HashMap<NodeId, (Incarnation, u64)>,
+    /// Every member: this node, the peers up and the peers down but not yet declared dead.
+    list: Vec<NodeId>,
+}
+
+/// A listening node's cluster state.
+pub(crate) struct Cluster {
+    pub(crate) me: NodeId,
+    mesh: Mesh,
+    node: Weak<NodeInner>,
+    members: parking_lot::Mutex<Members>,
+    /// Grows whenever the membership changes (channels cache their home per epoch).
+    epoch: AtomicU64,
+    writers: parking_lot::Mutex<HashMap<(NodeId, usize), mpsc::UnboundedSender<Message>>>,
+    rt: tokio::runtime::Handle,
+    next_op: AtomicU64,
+    downs: AtomicU64,
+    grace: Duration,
+    stats: Counters,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    pub(crate) fn new(
+        me: NodeId,
+        mesh: Mesh,
+        node: Weak<NodeInner>,
+        grace: Duration,
+        rt: tokio::runtime::Handle,
+    ) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            members: parking_lot::Mutex::new(Members {
+                list: vec![me.clone()],
+                ..Members::default()
+            }),
+            me,
+            mesh,
+            node,
+            epoch: AtomicU64::new(1),
+            writers: parking_lot::Mutex::new(HashMap::new()),
+            rt,
+            next_op: AtomicU64::new(1),
+            downs: AtomicU64::new(0),
+            grace,
+            stats: Counters::default(),
+        })
+    }
+
+    pub(crate) fn mesh(&self) -> &Mesh {
+        &self.mesh
+    }
+
+    pub(crate) fn node(&self) -> Option<Arc<NodeInner>> {
+        self.node.upgrade()
+    }
+
+    /// The membership epoch: a channel's cached home is good while this has not changed.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// The home of channel `name`: `None` when it is this node.
+    pub(crate) fn home_of(&self, name: &str) -> Option<NodeId> {
+        if !wire_name_ok(name) {
+            return None;
+        }
+        let members = self.members.lock();
+        match home_of(name, &members.list) {
+            Some(home) if *home != self.me => Some(home.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether `peer` is up or within its grace period.
+    pub(crate) fn is_member(&self, peer: &NodeId) -> bool {
+        self.members.lock().list.contains(peer)
+    }
+
+    /// A fresh operation id for a party.
+    pub(crate) fn op(&self, party: PartyId, epoch: u64) -> OpId {
+        OpId {
+            party,
+            epoch,
+            seq: self.next_op.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Queues `message` for `peer` on its lane's writer. Never waits.
+    pub(crate) fn transmit(self: &Arc<Self>, peer: &NodeId, message: Message) {
+        let Some(lane) = lane_of(&message) else {
+            return;
+        };
+        let mut writers = self.writers.lock();
+        let key = (peer.clone(), lane);
+        if let Some(tx) = writers.get(&key) {
+            match tx.send(message) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(m)) => {
+                    // The writer ended (the runtime is shutting down): start another.
+                    writers.remove(&key);
+                    drop(writers);
+                    return self.transmit(peer, m);
+                }
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        // A fresh channel's receiver is alive, so this send cannot fail.
+        tx.send(message).ok();
+        writers.insert(key, tx);
+        drop(writers);
+        self.rt
+            .spawn(driver::write_lane(Arc::clone(self), peer.clone(), rx));
+    }
+
+    pub(crate) fn stats(&self) -> ClusterStats {
+        let s = &self.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ClusterStats {
+            mismatches: get(&s.mismatches),
+            not_home: get(&s.not_home),
+            repeats: get(&s.repeats),
+            resent: get(&s.resent),
+            node_down: get(&s.node_down),
+            received: get(&s.received),
+            sent: get(&s.sent),
+            dropped: get(&s.dropped),
+        }
+    }
+
+    pub(crate) fn count_mismatch(&self) {
+        bump(&self.stats.mismatches);
+    }
+
+    pub(crate) fn count_repeat(&self) {
+        bump(&self.stats.repeats);
+    }
+
+    /// Sets the membership list from `members` and moves the epoch on if it changed.
+    fn relist(&self, members: &mut Members) {
+        let mut list: Vec<NodeId> = std::iter::once(self.me.clone())
+            .chain(members.up.keys().cloned())
+            .chain(members.down.keys().cloned())
+            .collect();
+        list.sort();
+        list.dedup();
+        if list != members.list {
+            members.list = list;
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The peers, sorted, with a connection up.
+    pub(crate) fn peers(&self) -> Vec<NodeId> {
+        let members = self.members.lock();
+        let mut peers: Vec<NodeId> = members.up.keys().cloned().collect();
+        peers.sort();
+        peers
+    }
+
+    /// The members: this node and its peers, up or within their grace period.
+    pub(crate) fn members(&self) -> Vec<NodeId> {
+        self.members.lock().list.clone()
+    }
+}
+
+/// Whether `name` can travel on the wire; names that cannot stay local to their node.
+fn wire_name_ok(name: &str) -> bool {
+    tern_net::proto::ChannelName::new(name)
+        .check(&tern_net::proto::Limits::default())
+        .is_ok()
+}

@@ -1,0 +1,285 @@
+//! Named channels across real nodes: three nodes of this process, each with its own QUIC
+//! endpoint on loopback, mutual TLS from the per-process dev CA, fully connected.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tern::{ChannelError, Node};
+use tern_net::sim::{check, CheckConfig, Event, History, SendResult};
+
+/// Starts nodes `ids` listening on loopback and connects every pair.
+async fn cluster(ids: &[&str]) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for id in ids {
+        let node = Node::builder(*id)
+            .workers(1)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("start {id}: {e}"));
+        nodes.push(node);
+    }
+    for i in 0..nodes.len() {
+        for j in i + 1..nodes.len() {
+            let addr = nodes[j].local_addr().expect("listening");
+            let peer = nodes[i].connect(addr).await.expect("connect");
+            assert_eq!(peer, *nodes[j].id());
+        }
+    }
+    // Both ends count the other as a member once their drivers saw the connection.
+    for node in &nodes {
+        while node.members().len() < nodes.len() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    nodes
+}
+
+async fn shutdown(nodes: Vec<Node>) {
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// The first name `prefix-<i>` whose home is `home` (every node agrees on it).
+fn name_homed_at(nodes: &[Node], prefix: &str, home: &Node) -> String {
+    (0..10_000)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|name| nodes.iter().all(|n| n.home_of(name) == *home.id()))
+        .expect("some name is homed there")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_agrees_on_every_home() {
+    let nodes = cluster(&["agree-a", "agree-b", "agree-c"]).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..200 {
+        let name = format!("chan-{i}");
+        let home = nodes[0].home_of(&name);
+        for n in &nodes[1..] {
+            assert_eq!(n.home_of(&name), home, "{name}");
+        }
+        seen.insert(home);
+    }
+    assert_eq!(seen.len(), 3, "homes spread over the members");
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendezvous_across_three_nodes() {
+    let nodes = cluster(&["rv-a", "rv-b", "rv-c"]).await;
+    // Sender on a, receiver on b, the channel's home on c: every step crosses the network.
+    let name = name_homed_at(&nodes, "rv", &nodes[2]);
+    let tx = nodes[0].channel::<String>(&name);
+    let rx = nodes[1].channel::<String>(&name);
+
+    let send = tokio::spawn(async move { tx.send("over the wire".to_string()).await });
+    // A rendezvous send does not complete without a receiver.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !send.is_finished(),
+        "a rendezvous send completed with no receiver"
+    );
+    assert_eq!(rx.recv().await.unwrap(), "over the wire");
+    send.await.unwrap().unwrap();
+
+    // The other way round: the receiver waits first.
+    let tx = nodes[0].channel::<String>(&name);
+    let waiting = tokio::spawn(async move { rx.recv().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished());
+    tx.send("second".to_string()).await.unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), "second");
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_fifo_across_nodes_and_close() {
+    let nodes = cluster(&["fifo-a", "fifo-b", "fifo-c"]).await;
+    let name = name_homed_at(&nodes, "fifo", &nodes[1]);
+    let tx_a = nodes[0].buffered_channel::<u32>(&name, 8);
+    let tx_c = nodes[2].buffered_channel::<u32>(&name, 8);
+    let rx = nodes[1].buffered_channel::<u32>(&name, 8);
+    // Eight values fit in the buffer: the sends complete with no receiver.
+    for i in 0..4 {
+        tx_a.send(i).await.unwrap();
+        tx_c.send(1000 + i).await.unwrap();
+    }
+    assert_eq!(rx.len(), 8, "the home holds the buffer");
+    let a = tokio::spawn(async move {
+        for i in 4..200 {
+            tx_a.send(i).await.unwrap();
+        }
+    });
+    let c = tokio::spawn(async move {
+        for i in 1004..1200 {
+            tx_c.send(i).await.unwrap();
+        }
+        tx_c
+    });
+    let (mut from_a, mut from_c) = (Vec::new(), Vec::new());
+    while from_a.len() + from_c.len() < 400 {
+        let v = rx.recv().await.unwrap();
+        if v < 1000 {
+            from_a.push(v)
+        } else {
+            from_c.push(v)
+        }
+    }
+    a.await.unwrap();
+    let tx_c = c.await.unwrap();
+    assert_eq!(from_a, (0..200).collect::<Vec<_>>(), "FIFO per sender");
+    assert_eq!(from_c, (1000..1200).collect::<Vec<_>>(), "FIFO per sender");
+
+    // Close from a node that is not the home: buffered values stay receivable, then Closed.
+    tx_c.send(7).await.unwrap();
+    tx_c.close();
+    let err = tx_c.send(8).await.unwrap_err();
+    assert_eq!(err.kind, ChannelError::Closed);
+    assert_eq!(err.value, 8, "a refused send hands its value back");
+    assert_eq!(rx.recv().await.unwrap(), 7);
+    assert_eq!(rx.recv().await.unwrap_err(), ChannelError::Closed);
+    assert!(rx.is_closed());
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_type_is_refused_counted_and_the_node_keeps_serving() {
+    let nodes = cluster(&["type-a", "type-b", "type-c"]).await;
+    let name = name_homed_at(&nodes, "typed", &nodes[1]);
+    let good = nodes[1].buffered_channel::<String>(&name, 4);
+    good.send("kept".to_string()).await.unwrap();
+
+    let wrong = nodes[0].buffered_channel::<u64>(&name, 4);
+    let err = wrong.send(42).await.unwrap_err();
+    assert!(
+        matches!(err.kind, ChannelError::Mismatch(_)),
+        "{:?}",
+        err.kind
+    );
+    assert_eq!(err.value, 42);
+    let err = wrong.recv().await.unwrap_err();
+    assert!(matches!(err, ChannelError::Mismatch(_)), "{err:?}");
+    assert_eq!(nodes[1].cluster_stats().mismatches, 2);
+
+    // The home still serves the channel, to local and remote parties.
+    let remote = nodes[2].buffered_channel::<String>(&name, 4);
+    assert_eq!(remote.recv().await.unwrap(), "kept");
+    remote.send("from c".to_string()).await.unwrap();
+    assert_eq!(good.recv().await.unwrap(), "from c");
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_use_on_two_nodes_makes_one_channel() {
+    let nodes = cluster(&["first-a", "first-b", "first-c"]).await;
+    for round in 0..20 {
+        let name = format!("fresh-{round}");
+        let (a, b) = (nodes[0].clone(), nodes[1].clone());
+        let n1 = name.clone();
+        let send = tokio::spawn(async move { a.channel::<u32>(&n1).send(round).await });
+        let recv = tokio::spawn(async move { b.channel::<u32>(&name).recv().await });
+        assert_eq!(recv.await.unwrap().unwrap(), round);
+        send.await.unwrap().unwrap();
+    }
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_thousand_messages_four_senders_three_nodes_two_receivers() {
+    const SENDERS: u64 = 4;
+    const PER_SENDER: u32 = 25_000;
+    let nodes = cluster(&["hist-a", "hist-b", "hist-c"]).await;
+    let name = name_homed_at(&nodes, "hist", &nodes[2]);
+    let start = Instant::now();
+    let history = Arc::new(Mutex::new(History::new()));
+    let record = {
+        let history = Arc::clone(&history);
+        move |event: Event| {
+            let mut h = history.lock().unwrap();
+            let at = start.elapsed();
+            h.push(at, event);
+        }
+    };
+    let record = Arc::new(record);
+
+    // Senders: two on a, one on b, one on c. Receivers: one on b, one on c.
+    let sender_nodes = [0, 0, 1, 2];
+    let mut senders = Vec::new();
+    for (key, &n) in sender_nodes.iter().enumerate() {
+        let ch = nodes[n].buffered_channel::<(u64, u32)>(&name, 64);
+        let record = Arc::clone(&record);
+        senders.push(tokio::spawn(async move {
+            for seq in 0..PER_SENDER {
+                record(Event::Send {
+                    sender: key as u64,
+                    chan: 0,
+                    seq,
+                });
+                ch.send((key as u64, seq)).await.expect("send");
+                record(Event::SendDone {
+                    sender: key as u64,
+                    seq,
+                    result: SendResult::Sent,
+                });
+            }
+        }));
+    }
+    let total = SENDERS * u64::from(PER_SENDER);
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut receivers = Vec::new();
+    for (key, n) in [(100u64, 1usize), (101, 2)] {
+        let ch = nodes[n].buffered_channel::<(u64, u32)>(&name, 64);
+        let record = Arc::clone(&record);
+        let received = Arc::clone(&received);
+        receivers.push(tokio::spawn(async move {
+            while received.load(std::sync::atomic::Ordering::SeqCst) < total {
+                let recv = tokio::time::timeout(Duration::from_millis(200), ch.recv()).await;
+                let Ok(value) = recv else { continue };
+                let (sender, seq) = value.expect("recv");
+                record(Event::Deliver {
+                    receiver: key,
+                    chan: 0,
+                    sender,
+                    seq,
+                });
+                received.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+    }
+    let mut last_report = Instant::now();
+    while received.load(std::sync::atomic::Ordering::SeqCst) < total {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if last_report.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "[{:?}] {} of {total} delivered",
+                start.elapsed(),
+                received.load(std::sync::atomic::Ordering::SeqCst)
+            );
+            last_report = Instant::now();
+        }
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    for r in receivers {
+        r.await.unwrap();
+    }
+    record(Event::End { complete: true });
+    let history = history.lock().unwrap().clone();
+    assert_eq!(history.deliveries() as u64, total);
+    let violations = check(
+        &history,
+        &CheckConfig {
+            resume_within: Duration::from_secs(3600),
+        },
+    );
+    assert!(
+        violations.is_empty(),
+        "{} violations, first: {:?}",
+        violations.len(),
+        violations.first()
+    );
+    eprintln!("{total} messages in {:?}", start.elapsed());
+    shutdown(nodes).await;
+}
