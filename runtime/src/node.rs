@@ -444,6 +444,17 @@ impl Node {
         Ok(peer)
     }
 
+    /// Drops the connection to `peer` the way a network failure would, for fault tests and
+    /// operators: both sides see it lost and the mesh redials; operations in flight are sent
+    /// again when it is back, losing and duplicating nothing. Returns whether a connection
+    /// was up.
+    pub fn disconnect(&self, peer: &NodeId) -> bool {
+        self.inner
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.mesh().disconnect(peer))
+    }
+
     /// The peers this node has a connection to, sorted.
     pub fn peers(&self) -> Vec<NodeId> {
         self.inner

@@ -4,50 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tern::{ChannelError, Node};
+use tern::ChannelError;
+use tern_tests::cluster::{cluster, name_homed_at, shutdown};
 use tern_net::sim::{check, CheckConfig, Event, History, SendResult};
-
-/// Starts nodes `ids` listening on loopback and connects every pair.
-async fn cluster(ids: &[&str]) -> Vec<Node> {
-    let mut nodes = Vec::new();
-    for id in ids {
-        let node = Node::builder(*id)
-            .workers(1)
-            .listen("127.0.0.1:0".parse().unwrap())
-            .start()
-            .await
-            .unwrap_or_else(|e| panic!("start {id}: {e}"));
-        nodes.push(node);
-    }
-    for i in 0..nodes.len() {
-        for j in i + 1..nodes.len() {
-            let addr = nodes[j].local_addr().expect("listening");
-            let peer = nodes[i].connect(addr).await.expect("connect");
-            assert_eq!(peer, *nodes[j].id());
-        }
-    }
-    // Both ends count the other as a member once their drivers saw the connection.
-    for node in &nodes {
-        while node.members().len() < nodes.len() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    nodes
-}
-
-async fn shutdown(nodes: Vec<Node>) {
-    for node in nodes {
-        node.shutdown().await;
-    }
-}
-
-/// The first name `prefix-<i>` whose home is `home` (every node agrees on it).
-fn name_homed_at(nodes: &[Node], prefix: &str, home: &Node) -> String {
-    (0..10_000)
-        .map(|i| format!("{prefix}-{i}"))
-        .find(|name| nodes.iter().all(|n| n.home_of(name) == *home.id()))
-        .expect("some name is homed there")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_agrees_on_every_home() {

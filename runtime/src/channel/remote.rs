@@ -61,6 +61,9 @@ struct InFlight {
     party: Party,
     /// A send (true) or a receive.
     is_send: bool,
+    /// A receive whose first party dropped it and that another party took over
+    /// ([`StateGuard::adopt`]): its withdrawal may still come back as `Withdrawn`.
+    adopted: bool,
 }
 
 /// A channel's cluster bookkeeping (see the module docs).
@@ -366,6 +369,7 @@ impl StateGuard<'_> {
             msg,
             party,
             is_send,
+            adopted: false,
         });
         self.publish();
     }
@@ -420,13 +424,38 @@ impl StateGuard<'_> {
             return Some(task);
         }
         let op = self.new_op(task.shared.id.party(), task.epoch)?;
+        task.set_pending(crate::task::RequestKind::Recv { chan });
+        let party = match self.adopt(Party::Task(Parked::park(task))) {
+            Ok(()) => return None,
+            Err(party) => party,
+        };
         let msg = ToHome::Recv {
             chan: wire_id(self.core),
             op,
         };
-        task.set_pending(crate::task::RequestKind::Recv { chan });
-        self.issue(home, op, msg, Party::Task(Parked::park(task)), false);
+        self.issue(home, op, msg, party, false);
         None
+    }
+
+    /// Gives `party` the oldest receive in flight whose future was dropped, if there is one:
+    /// a value the home handed to it is older than any a new receive would get, so taking
+    /// it over keeps the order this node's receivers see (what a value handed back to the
+    /// front of a local channel does).
+    fn adopt(&mut self, party: Party) -> Result<(), Party> {
+        let net = self.net();
+        match net
+            .in_flight
+            .iter_mut()
+            .find(|f| !f.is_send && matches!(f.party, Party::Gone))
+        {
+            Some(f) => {
+                f.party = party;
+                f.adopted = true;
+                self.publish();
+                Ok(())
+            }
+            None => Err(party),
+        }
     }
 
     fn ext_party(&self) -> proto::PartyId {
@@ -491,12 +520,14 @@ impl StateGuard<'_> {
         };
         let slot = Arc::new(ExtSlot::default());
         slot.state.lock().waker = Some(cx.waker().clone());
-        let msg = ToHome::Recv {
-            chan: wire_id(self.core),
-            op,
-        };
-        self.issue(home, op, msg, Party::Ext(Arc::clone(&slot)), false);
-        reg.slot = Some(slot);
+        reg.slot = Some(Arc::clone(&slot));
+        if let Err(party) = self.adopt(Party::Ext(slot)) {
+            let msg = ToHome::Recv {
+                chan: wire_id(self.core),
+                op,
+            };
+            self.issue(home, op, msg, party, false);
+        }
         Poll::Pending
     }
 
@@ -581,6 +612,19 @@ impl StateGuard<'_> {
             // An answer from a node that is no longer the one asked: ignore it, keep waiting.
             net.in_flight.insert(i, f);
             return Settled::Unknown;
+        }
+        if f.adopted && matches!(outcome, Outcome::Withdrawn { .. }) {
+            // The dropped receive was withdrawn before it matched: its new party receives
+            // with an operation of its own.
+            let op = self.new_op(self.ext_party(), 0);
+            if let Some(op) = op {
+                let msg = ToHome::Recv {
+                    chan: wire_id(self.core),
+                    op,
+                };
+                self.issue(f.home, op, msg, f.party, false);
+            }
+            return Settled::Done;
         }
         let core = self.core;
         match f.party {
