@@ -276,7 +276,9 @@ impl StateGuard<'_> {
                             }
                         }
                     }
-                    self.publish();
+                    if let Some(c) = &self.core.cluster {
+                        c.count_withdrawn();
+                    }
                     self.answer(from, op, Outcome::Withdrawn { value });
                 } else if let Some(outcome) = logged {
                     let chan = wire_id(self.core);

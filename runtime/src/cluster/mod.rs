@@ -6,6 +6,24 @@
 //! listens has no cluster, and its channels take exactly the paths they took before: one
 //! `Option` test per operation.
 //!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() -> Result<(), tern::Error> {
+//! use tern::Node;
+//! let alpha = Node::builder("alpha").listen("127.0.0.1:0".parse()?).start().await?;
+//! let beta = Node::builder("beta").listen("127.0.0.1:0".parse()?).start().await?;
+//! // Nodes of one process trust each other through the dev CA; across processes, give each
+//! // node `.tls(TlsConfig::from_pem_files(…)?)` from one cluster CA.
+//! assert_eq!(alpha.connect(beta.local_addr().unwrap()).await?.as_str(), "beta");
+//!
+//! let jobs = alpha.buffered_channel::<String>("jobs", 16);
+//! jobs.send("compile".to_string()).await?;             // same name on beta: same channel
+//! assert_eq!(beta.buffered_channel::<String>("jobs", 16).recv().await?, "compile");
+//! assert_eq!(alpha.home_of("jobs"), beta.home_of("jobs")); // agreed without talking
+//! alpha.shutdown().await;
+//! beta.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
 //! # Homes
 //!
 //! Every channel name has a **home**: the member that [`home_of`] picks by rendezvous hashing
@@ -13,7 +31,7 @@
 //! one to and has not yet declared down). Nodes that know the same members agree on every
 //! home without talking, so the first use of a name on two nodes at once still makes one
 //! channel: both uses meet at the home. The home holds the channel's buffer and its queues of
-//! waiting parties in its ordinary [`ChanCore`](crate::channel::ChanCore): a remote party
+//! waiting parties in its ordinary channel core: a remote party
 //! there is one more kind of waiter (`Waiter::Remote`), queued in the same FIFO order as local
 //! tasks and futures. So the channel's semantics — rendezvous, buffered FIFO, close,
 //! `Mismatch` — are the local ones, by construction, and parties on the home node itself
@@ -33,7 +51,7 @@
 //! this node sends every operation still in flight to it again, with the same op id, and the
 //! home deduplicates. A peer that comes back with a new incarnation restarted: what was in
 //! flight there fails with [`ChannelError::NodeDown`](crate::ChannelError::NodeDown) (at most
-//! once across a crash). A peer that stays away for the grace period ([`NodeBuilder::grace`])
+//! once across a crash). A peer that stays away for the grace period ([`NodeBuilder::grace`](crate::NodeBuilder::grace))
 //! after its connection went down is declared down the same way, and leaves the membership.
 //!
 //! # Threads and buffers
@@ -82,6 +100,9 @@ pub struct ClusterStats {
     pub repeats: u64,
     /// Operations of this node's parties sent again after a reconnect.
     pub resent: u64,
+    /// Operations withdrawn here, at their home, before they matched (tasks frozen to
+    /// move, dropped futures).
+    pub withdrawn: u64,
     /// Operations of this node's parties failed with `NodeDown`.
     pub node_down: u64,
     /// Channel messages received from peers.
@@ -98,6 +119,7 @@ struct Counters {
     not_home: AtomicU64,
     repeats: AtomicU64,
     resent: AtomicU64,
+    withdrawn: AtomicU64,
     node_down: AtomicU64,
     received: AtomicU64,
     sent: AtomicU64,
@@ -245,6 +267,7 @@ impl Cluster {
             not_home: get(&s.not_home),
             repeats: get(&s.repeats),
             resent: get(&s.resent),
+            withdrawn: get(&s.withdrawn),
             node_down: get(&s.node_down),
             received: get(&s.received),
             sent: get(&s.sent),
@@ -254,6 +277,10 @@ impl Cluster {
 
     pub(crate) fn count_mismatch(&self) {
         bump(&self.stats.mismatches);
+    }
+
+    pub(crate) fn count_withdrawn(&self) {
+        bump(&self.stats.withdrawn);
     }
 
     pub(crate) fn count_repeat(&self) {
