@@ -11,11 +11,23 @@ use tern::Node;
 /// # Panics
 /// When a node does not start or a connection fails.
 pub async fn cluster(ids: &[&str]) -> Vec<Node> {
+    cluster_with(ids, |b| b).await
+}
+
+/// Like [`cluster`], with each node's builder adjusted by `configure`.
+///
+/// # Panics
+/// When a node does not start or a connection fails.
+pub async fn cluster_with(
+    ids: &[&str],
+    configure: impl Fn(tern::NodeBuilder) -> tern::NodeBuilder,
+) -> Vec<Node> {
     let mut nodes = Vec::new();
     for id in ids {
-        let node = Node::builder(*id)
+        let builder = Node::builder(*id)
             .workers(1)
-            .listen("127.0.0.1:0".parse().expect("address"))
+            .listen("127.0.0.1:0".parse().expect("address"));
+        let node = configure(builder)
             .start()
             .await
             .unwrap_or_else(|e| panic!("start {id}: {e}"));

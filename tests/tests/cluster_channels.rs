@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tern::ChannelError;
-use tern_tests::cluster::{cluster, name_homed_at, shutdown};
 use tern_net::sim::{check, CheckConfig, Event, History, SendResult};
+use tern_tests::cluster::{cluster, name_homed_at, shutdown};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_agrees_on_every_home() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tern::net::{ClusterCa, TlsConfig};
 use tern::{ChannelError, Error, Node, NodeError, NodeId};
-use tern_tests::cluster::{cluster, name_homed_at, shutdown};
+use tern_tests::cluster::{cluster, cluster_with, name_homed_at, shutdown};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_loses_and_duplicates_nothing() {
@@ -41,7 +41,9 @@ async fn a_dropped_connection_loses_and_duplicates_nothing() {
     // Nothing more arrives: no duplicate was buffered.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(rx.len(), 0);
-    assert!(nodes[0].cluster_stats().resent > 0 || nodes[1].cluster_stats().repeats > 0 || cuts > 0);
+    assert!(
+        nodes[0].cluster_stats().resent > 0 || nodes[1].cluster_stats().repeats > 0 || cuts > 0
+    );
     shutdown(nodes).await;
 }
 
@@ -87,7 +89,10 @@ async fn waiting_on_a_node_that_shuts_down_fails_with_node_down() {
     let name = name_homed_at(&alive, "after", &nodes[2]);
     let tx = nodes[0].buffered_channel::<u64>(&name, 1);
     tx.send(9).await.unwrap();
-    assert_eq!(nodes[2].buffered_channel::<u64>(&name, 1).recv().await, Ok(9));
+    assert_eq!(
+        nodes[2].buffered_channel::<u64>(&name, 1).recv().await,
+        Ok(9)
+    );
     shutdown(nodes).await;
 }
 
@@ -125,12 +130,18 @@ async fn a_stranger_is_refused_and_reaches_no_channel() {
             .connect(nodes[0].local_addr().unwrap())
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Node(NodeError::Connect { .. })), "{err}");
+        assert!(
+            matches!(err, Error::Node(NodeError::Connect { .. })),
+            "{err}"
+        );
         let err = nodes[0]
             .connect(stranger.local_addr().unwrap())
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Node(NodeError::Connect { .. })), "{err}");
+        assert!(
+            matches!(err, Error::Node(NodeError::Connect { .. })),
+            "{err}"
+        );
         assert!(!nodes[0].members().contains(stranger.id()));
         assert!(stranger.peers().is_empty());
         stranger.shutdown().await;
@@ -144,12 +155,57 @@ async fn a_stranger_is_refused_and_reaches_no_channel() {
 
 #[tokio::test]
 async fn cluster_calls_on_an_embedded_node_are_typed_errors() {
-    let node = Node::builder("embedded-only").workers(1).start().await.unwrap();
+    let node = Node::builder("embedded-only")
+        .workers(1)
+        .start()
+        .await
+        .unwrap();
     assert_eq!(node.local_addr(), None);
-    let err = node.connect("127.0.0.1:9".parse().unwrap()).await.unwrap_err();
+    let err = node
+        .connect("127.0.0.1:9".parse().unwrap())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Node(NodeError::NotListening)), "{err}");
     assert_eq!(node.members(), vec![node.id().clone()]);
     let err = Node::builder("Not_A_Label").start().await.unwrap_err();
-    assert!(matches!(err, Error::Node(NodeError::InvalidId { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Node(NodeError::InvalidId { .. })),
+        "{err}"
+    );
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_away_past_the_grace_period_fails_what_waits_on_it() {
+    // No grace at all: the first lost connection declares the peer down (the mesh then
+    // redials and it joins again).
+    let nodes = cluster_with(&["grace-a", "grace-b"], |b| b.grace(Duration::ZERO)).await;
+    let name = name_homed_at(&nodes, "graceless", &nodes[1]);
+    let rx = nodes[0].channel::<u64>(&name);
+    let waiting = tokio::spawn(async move { rx.recv().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(nodes[0].disconnect(nodes[1].id()));
+    let err = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("no hang")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ChannelError::NodeDown {
+            node: "grace-b".into()
+        }
+    );
+    // The redial brings the peer back, and the channel works again.
+    for n in &nodes {
+        while n.members().len() != 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let tx = nodes[1].buffered_channel::<u64>(&name, 0);
+    let rx = nodes[0].channel::<u64>(&name);
+    let sender = tokio::spawn(async move { tx.send(3).await.map_err(|e| e.kind) });
+    assert_eq!(rx.recv().await, Ok(3));
+    assert_eq!(sender.await.unwrap(), Ok(()));
+    shutdown(nodes).await;
 }

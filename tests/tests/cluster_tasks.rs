@@ -73,7 +73,11 @@ async fn a_task_waiting_at_a_remote_home_moves_without_losing_a_value() {
     for _ in 0..sent {
         got.push(results.recv().await.unwrap());
     }
-    assert_eq!(got, (1..=sent).map(|v| v * 2).collect::<Vec<_>>(), "none lost, none twice");
+    assert_eq!(
+        got,
+        (1..=sent).map(|v| v * 2).collect::<Vec<_>>(),
+        "none lost, none twice"
+    );
     assert_eq!(task.join().await.unwrap(), sent);
     assert!(
         nodes[0].cluster_stats().withdrawn >= 1,

@@ -444,11 +444,13 @@ impl StateGuard<'_> {
     /// it over keeps the order this node's receivers see (what a value handed back to the
     /// front of a local channel does).
     fn adopt(&mut self, party: Party) -> Result<(), Party> {
+        let home = self.net().home.clone();
+        let home = home.as_ref();
         let net = self.net();
         match net
             .in_flight
             .iter_mut()
-            .find(|f| !f.is_send && matches!(f.party, Party::Gone))
+            .find(|f| !f.is_send && matches!(f.party, Party::Gone) && Some(&f.home) == home)
         {
             Some(f) => {
                 f.party = party;
@@ -721,29 +723,44 @@ impl StateGuard<'_> {
         n
     }
 
-    /// Fails every operation in flight at `peer` with `NodeDown` (it restarted or is gone).
-    fn fail_home(&mut self, peer: &NodeId) -> usize {
+    /// Fails every operation in flight at `peer` with `NodeDown`. When the peer restarted,
+    /// it lost them: they are forgotten. When it was only unreachable for too long, they may
+    /// still wait there: they stay in flight without a party (a value the home hands one
+    /// later goes to the next receiver here; they are withdrawn when the peer is back).
+    fn fail_home(&mut self, peer: &NodeId, restarted: bool) -> usize {
         let Some(net) = self.net.as_mut() else {
             return 0;
         };
-        let (gone, kept): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut net.in_flight)
-            .into_iter()
-            .partition(|f| f.home == *peer);
+        let mut failed = Vec::new();
+        let mut kept = Vec::new();
+        for mut f in std::mem::take(&mut net.in_flight) {
+            if f.home != *peer || (!restarted && matches!(f.party, Party::Gone)) {
+                kept.push(f);
+                continue;
+            }
+            failed.push(std::mem::replace(&mut f.party, Party::Gone));
+            if !restarted {
+                f.adopted = false;
+                kept.push(f);
+            }
+        }
         net.in_flight = kept;
-        let n = gone.len();
         self.publish();
-        for f in gone {
-            match f.party {
+        let mut n = 0;
+        for party in failed {
+            match party {
                 Party::Task(parked) => {
                     if let Some(mut task) = parked.unpark() {
                         let value = task.take_send_value();
                         respond(task, ResponseKind::Channel(node_down(peer), value));
+                        n += 1;
                     }
                 }
                 Party::Ext(slot) => {
                     let mut s = slot.state.lock();
                     if s.is_live() {
                         s.complete(Err(node_down(peer)));
+                        n += 1;
                     }
                 }
                 // Dropping the sender tells the freezer the home is gone.
@@ -903,9 +920,9 @@ impl ChanCore {
 
     /// `peer` restarted or is gone: fail what is in flight there, drop what its parties
     /// wait for here. Returns how many of this node's operations failed.
-    pub(crate) fn peer_gone(&self, peer: &NodeId) -> usize {
+    pub(crate) fn peer_gone(&self, peer: &NodeId, restarted: bool) -> usize {
         let mut st = self.enter();
         st.forget_node(peer);
-        st.fail_home(peer)
+        st.fail_home(peer, restarted)
     }
 }

@@ -169,7 +169,7 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
             };
             tracing::info!(node = %cluster.me, %peer, restarted, "peer up");
             if restarted {
-                peer_gone(cluster, node, &peer);
+                peer_gone(cluster, node, &peer, true);
             } else {
                 let n: usize = node.cores().iter().map(|c| c.resend_to(&peer)).sum();
                 cluster
@@ -198,7 +198,8 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
                 n
             };
             if shutdown {
-                peer_gone(cluster, node, &peer);
+                // It will not come back as the same incarnation: what it held is gone.
+                peer_gone(cluster, node, &peer, true);
                 return;
             }
             let cluster = Arc::clone(cluster);
@@ -217,7 +218,7 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
                 if expired {
                     tracing::info!(node = %cluster.me, %peer, "peer declared down");
                     if let Some(node) = cluster.node() {
-                        peer_gone(&cluster, &node, &peer);
+                        peer_gone(&cluster, &node, &peer, false);
                     }
                 }
             });
@@ -227,8 +228,12 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
 
 /// Fails what this node's parties have in flight at `peer`, drops what `peer`'s parties wait
 /// for here.
-fn peer_gone(cluster: &Cluster, node: &Arc<NodeInner>, peer: &NodeId) {
-    let n: usize = node.cores().iter().map(|c| c.peer_gone(peer)).sum();
+fn peer_gone(cluster: &Cluster, node: &Arc<NodeInner>, peer: &NodeId, restarted: bool) {
+    let n: usize = node
+        .cores()
+        .iter()
+        .map(|c| c.peer_gone(peer, restarted))
+        .sum();
     cluster
         .stats
         .node_down
