@@ -441,6 +441,14 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // And until the peer counts this node too, so that both compute the same homes.
+        if !cluster.sync_with(&peer).await {
+            return Err(NodeError::Connect {
+                addr,
+                reason: format!("{peer} did not answer after the connection came up"),
+            }
+            .into());
+        }
         Ok(peer)
     }
 

@@ -242,3 +242,34 @@ async fn hundred_thousand_messages_four_senders_three_nodes_two_receivers() {
     eprintln!("{total} messages in {:?}", start.elapsed());
     shutdown(nodes).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_ends_agree_on_homes_as_soon_as_connect_returns() {
+    for round in 0..5 {
+        let a = tern::Node::builder(format!("early-a{round}"))
+            .workers(1)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .start()
+            .await
+            .unwrap();
+        let b = tern::Node::builder(format!("early-b{round}"))
+            .workers(1)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .start()
+            .await
+            .unwrap();
+        a.connect(b.local_addr().unwrap()).await.unwrap();
+        // No waiting: the listener already counts the dialer.
+        assert_eq!(b.members(), a.members());
+        let name = (0..1000)
+            .map(|i| format!("early-{i}"))
+            .find(|n| a.home_of(n) == *a.id())
+            .unwrap();
+        let rx = b.channel::<u32>(&name);
+        let got = tokio::spawn(async move { rx.recv().await });
+        a.channel::<u32>(&name).send(round).await.unwrap();
+        assert_eq!(got.await.unwrap(), Ok(round));
+        a.shutdown().await;
+        b.shutdown().await;
+    }
+}

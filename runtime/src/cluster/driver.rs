@@ -103,6 +103,21 @@ fn on_message(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, from: &NodeId, mess
                 ToHome::Recv { op, .. } => Some((*op, None)),
                 _ => None,
             };
+            if let ToHome::Balance { chan, query } = &msg {
+                if node.channel_named(chan.name.as_str()).is_none() {
+                    // A channel nobody has used here is empty; asking does not create it
+                    // (and a new peer uses this to learn that this node counts it).
+                    let reply = FromHome::BalanceIs {
+                        chan: chan.clone(),
+                        query: *query,
+                        balance: 0,
+                        len: 0,
+                        closed: false,
+                    };
+                    cluster.transmit(from, Message::FromHome(reply));
+                    return;
+                }
+            }
             if matches!(msg, ToHome::Ack { .. } | ToHome::Release { .. }) {
                 // Bookkeeping: never creates a channel, never answered.
                 if let Some(core) = node.channel_named(msg.chan().name.as_str()) {
@@ -141,7 +156,12 @@ fn on_message(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, from: &NodeId, mess
                     core.closed_at_home();
                 }
             }
-            FromHome::Opened { .. } | FromHome::Rejected { .. } | FromHome::BalanceIs { .. } => {}
+            FromHome::BalanceIs { query, .. } => {
+                if let Some(tx) = cluster.queries.lock().remove(&query) {
+                    tx.send(()).ok();
+                }
+            }
+            FromHome::Opened { .. } | FromHome::Rejected { .. } => {}
         },
         other => {
             tracing::debug!(node = %cluster.me, %from, kind = other.kind(), "unexpected message from the mesh");

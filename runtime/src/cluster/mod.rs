@@ -154,6 +154,9 @@ pub(crate) struct Cluster {
     rt: tokio::runtime::Handle,
     next_op: AtomicU64,
     downs: AtomicU64,
+    /// Balance queries waiting for their answer, by query number.
+    queries: parking_lot::Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
+    next_query: AtomicU64,
     grace: Duration,
     stats: Counters,
 }
@@ -187,6 +190,8 @@ impl Cluster {
             rt,
             next_op: AtomicU64::new(1),
             downs: AtomicU64::new(0),
+            queries: parking_lot::Mutex::new(HashMap::new()),
+            next_query: AtomicU64::new(1),
             grace,
             stats: Counters::default(),
         })
@@ -216,6 +221,32 @@ impl Cluster {
             Some(home) if *home != self.me => Some(home.clone()),
             _ => None,
         }
+    }
+
+    /// Waits until `peer` has answered a message sent now: its node has then seen this
+    /// connection come up and counts this node as a member (a peer reads a connection's
+    /// `Up` before any of its messages). False if the peer went down first.
+    pub(crate) async fn sync_with(self: &Arc<Self>, peer: &NodeId) -> bool {
+        let query = self.next_query.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.queries.lock().insert(query, tx);
+        let chan = tern_net::proto::ChannelId::new("tern.members", tern_net::proto::TypeKey(0), 0);
+        let ask = Message::ToHome(tern_net::proto::ToHome::Balance { chan, query });
+        self.transmit(peer, ask.clone());
+        let mut answered = false;
+        // Ask again now and then: a message queued on a connection that failed is lost.
+        for _ in 0..200 {
+            match tokio::time::timeout(Duration::from_millis(50), &mut rx).await {
+                Ok(r) => {
+                    answered = r.is_ok();
+                    break;
+                }
+                Err(_) if self.mesh.peer_info(peer).is_none() => break,
+                Err(_) => self.transmit(peer, ask.clone()),
+            }
+        }
+        self.queries.lock().remove(&query);
+        answered
     }
 
     /// Whether `peer` is up or within its grace period.
