@@ -50,6 +50,19 @@ enum Party {
     Freezer(oneshot::Sender<Outcome>),
     /// A future dropped while its operation was in flight.
     Gone,
+    /// A task a freezer took out of its cell just as the home's answer arrived: the answer,
+    /// kept for the freezer's withdrawal (which finds it by the task's address).
+    Decided(*const TaskShared, Outcome),
+}
+
+// SAFETY: the pointer in `Party::Decided` is only compared, never dereferenced.
+unsafe impl Send for Party {}
+
+impl Party {
+    /// Whether a task or future waits for the operation (what `balance` counts).
+    fn is_live(&self) -> bool {
+        matches!(self, Party::Task(_) | Party::Ext(_))
+    }
 }
 
 /// An operation of this node's party at the channel's home.
@@ -87,13 +100,9 @@ impl NetState {
         let sends = self
             .in_flight
             .iter()
-            .filter(|f| f.is_send && !matches!(f.party, Party::Gone | Party::Freezer(_)))
+            .filter(|f| f.is_send && f.party.is_live())
             .count();
-        let live = self
-            .in_flight
-            .iter()
-            .filter(|f| !matches!(f.party, Party::Gone | Party::Freezer(_)))
-            .count();
+        let live = self.in_flight.iter().filter(|f| f.party.is_live()).count();
         (sends, live - sends)
     }
 }
@@ -548,11 +557,20 @@ impl StateGuard<'_> {
     pub(super) fn withdraw_in_flight(&mut self, shared: &TaskShared) -> Option<Withdrawal> {
         let chan = wire_id(self.core);
         let net = self.net.as_mut()?;
-        let f = net
-            .in_flight
-            .iter_mut()
-            .find(|f| matches!(&f.party, Party::Task(p) if p.is(shared)))?;
+        let i = net.in_flight.iter().position(|f| match &f.party {
+            Party::Task(p) => p.is(shared),
+            Party::Decided(p, _) => std::ptr::eq(*p, shared),
+            _ => false,
+        })?;
         let (tx, rx) = oneshot::channel();
+        if matches!(net.in_flight[i].party, Party::Decided(..)) {
+            if let Party::Decided(_, outcome) = net.in_flight.remove(i).party {
+                tx.send(outcome).ok();
+            }
+            self.publish();
+            return Some(rx);
+        }
+        let f = &mut net.in_flight[i];
         f.party = Party::Freezer(tx);
         let home = f.home.clone();
         let msg = ToHome::Withdraw { chan, op: f.op };
@@ -633,7 +651,18 @@ impl StateGuard<'_> {
         let core = self.core;
         match f.party {
             Party::Task(parked) => {
-                if let Some(mut task) = parked.unpark() {
+                let address = parked.0.as_ptr() as *const TaskShared;
+                let Some(mut task) = parked.unpark() else {
+                    // A freezer has the task and will withdraw under this lock: keep the
+                    // answer for it.
+                    let net = self.net();
+                    net.in_flight.push(InFlight {
+                        party: Party::Decided(address, outcome),
+                        ..f
+                    });
+                    return Settled::Done;
+                };
+                {
                     let kind = match outcome {
                         Outcome::Sent => ResponseKind::Unit,
                         Outcome::Received(p) => ResponseKind::Value(Value::Encoded(p.0)),
@@ -699,6 +728,13 @@ impl StateGuard<'_> {
                 }
                 self.publish();
             }
+            // A repeated answer: the first one is kept.
+            decided @ Party::Decided(..) => {
+                self.net().in_flight.push(InFlight {
+                    party: decided,
+                    ..f
+                });
+            }
         }
         Settled::Done
     }
@@ -709,7 +745,11 @@ impl StateGuard<'_> {
             return 0;
         };
         let mut n = 0;
-        for f in net.in_flight.iter().filter(|f| f.home == *peer) {
+        for f in net
+            .in_flight
+            .iter()
+            .filter(|f| f.home == *peer && !matches!(f.party, Party::Decided(..)))
+        {
             let msg = match &f.party {
                 Party::Freezer(_) | Party::Gone => ToHome::Withdraw {
                     chan: f.msg.chan().clone(),
@@ -734,7 +774,10 @@ impl StateGuard<'_> {
         let mut failed = Vec::new();
         let mut kept = Vec::new();
         for mut f in std::mem::take(&mut net.in_flight) {
-            if f.home != *peer || (!restarted && matches!(f.party, Party::Gone)) {
+            if f.home != *peer
+                || matches!(f.party, Party::Decided(..))
+                || (!restarted && matches!(f.party, Party::Gone))
+            {
                 kept.push(f);
                 continue;
             }
@@ -764,7 +807,7 @@ impl StateGuard<'_> {
                     }
                 }
                 // Dropping the sender tells the freezer the home is gone.
-                Party::Freezer(_) | Party::Gone => {}
+                Party::Freezer(_) | Party::Gone | Party::Decided(..) => {}
             }
         }
         n
@@ -799,7 +842,7 @@ impl StateGuard<'_> {
                         }
                         None
                     }
-                    Party::Freezer(_) | Party::Gone => None,
+                    Party::Freezer(_) | Party::Gone | Party::Decided(..) => None,
                 }
             }
         }
