@@ -184,14 +184,26 @@ struct Seen {
 /// Inside a channel's lock; publishes the counts to [`Seen`] on the way out.
 pub(super) struct StateGuard<'a> {
     pub(super) core: &'a ChanCore,
-    st: BiasedGuard<'a, ChanState>,
+    /// Dropped by hand in `drop`, so that messages for other nodes are sent after the lock
+    /// is left.
+    st: std::mem::ManuallyDrop<BiasedGuard<'a, ChanState>>,
 }
 
 impl Drop for StateGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         self.publish();
-        // `st` leaves the lock after this.
+        let out = match &mut self.st.net {
+            None => None,
+            Some(net) => net.take_outbox(),
+        };
+        // SAFETY: `st` is dropped here once and never used again.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.st) };
+        if let (Some(out), Some(cluster)) = (out, &self.core.cluster) {
+            for (to, message) in out {
+                cluster.transmit(&to, message);
+            }
+        }
     }
 }
 
@@ -359,7 +371,7 @@ impl ChanCore {
     pub(super) fn enter(&self) -> StateGuard<'_> {
         StateGuard {
             core: self,
-            st: self.state.lock(),
+            st: std::mem::ManuallyDrop::new(self.state.lock()),
         }
     }
 

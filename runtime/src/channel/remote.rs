@@ -92,9 +92,21 @@ pub(crate) struct NetState {
     in_flight: Vec<InFlight>,
     /// Proxy side: values received for parties that went away.
     returned: VecDeque<Value>,
+    /// Messages to send once the lock is left.
+    outbox: Vec<(NodeId, Message)>,
 }
 
 impl NetState {
+    /// The messages queued while the lock was held, if any.
+    #[inline]
+    pub(super) fn take_outbox(&mut self) -> Option<Vec<(NodeId, Message)>> {
+        if self.outbox.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.outbox))
+        }
+    }
+
     /// Senders and receivers of this node in flight at the home.
     pub(super) fn in_flight_counts(&self) -> (usize, usize) {
         let sends = self
@@ -158,9 +170,11 @@ impl StateGuard<'_> {
         net.home.clone()
     }
 
-    fn transmit(&self, to: &NodeId, message: Message) {
-        if let Some(cluster) = &self.core.cluster {
-            cluster.transmit(to, message);
+    /// Queues `message` for `to`; it is sent once the channel's lock is left (see
+    /// `StateGuard`'s `Drop`), so no worker waits on this lock behind the network.
+    fn transmit(&mut self, to: &NodeId, message: Message) {
+        if self.core.cluster.is_some() {
+            self.net().outbox.push((to.clone(), message));
         }
     }
 
@@ -355,7 +369,7 @@ impl StateGuard<'_> {
     }
 
     /// Sends a refusal of `op` that is not logged (the party may ask again).
-    fn reply(&self, to: &NodeId, op: OpId, reason: Rejection, value: Option<Payload>) {
+    fn reply(&mut self, to: &NodeId, op: OpId, reason: Rejection, value: Option<Payload>) {
         let chan = wire_id(self.core);
         let outcome = Outcome::Rejected { reason, value };
         self.transmit(to, Message::FromHome(FromHome::Done { chan, op, outcome }));
@@ -740,11 +754,11 @@ impl StateGuard<'_> {
     }
 
     /// Sends every operation in flight at `peer` again (its connection came back).
-    fn resend_to(&self, peer: &NodeId) -> usize {
-        let Some(net) = self.net.as_ref() else {
+    fn resend_to(&mut self, peer: &NodeId) -> usize {
+        let Some(net) = self.net.as_mut() else {
             return 0;
         };
-        let mut n = 0;
+        let mut again = Vec::new();
         for f in net
             .in_flight
             .iter()
@@ -757,9 +771,10 @@ impl StateGuard<'_> {
                 },
                 _ => f.msg.clone(),
             };
-            self.transmit(peer, Message::ToHome(msg));
-            n += 1;
+            again.push((peer.clone(), Message::ToHome(msg)));
         }
+        let n = again.len();
+        net.outbox.extend(again);
         n
     }
 

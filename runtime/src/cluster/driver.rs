@@ -1,5 +1,6 @@
 //! The cluster's tokio tasks: the inbox reader and one writer per (peer, lane).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,9 +42,14 @@ pub(super) async fn write_lane(
     cluster: Arc<Cluster>,
     peer: NodeId,
     mut rx: mpsc::UnboundedReceiver<Message>,
+    backlog: Arc<AtomicUsize>,
 ) {
     while let Some(message) = rx.recv().await {
-        match cluster.mesh.send(&peer, message).await {
+        let sent = cluster.mesh.send(&peer, message).await;
+        // Only now is the message in the lane's buffer: a sender that sees no backlog may
+        // then write straight to the buffer, after it.
+        backlog.fetch_sub(1, Ordering::AcqRel);
+        match sent {
             Ok(()) => bump(&cluster.stats.sent),
             Err(SendError::Shutdown { .. }) => break,
             Err(e) => {

@@ -75,12 +75,12 @@
 mod driver;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tern_net::proto::{home_of, Incarnation, Message, NodeId, OpId, PartyId};
-use tern_net::quic::{mesh::lane_of, Mesh};
+use tern_net::quic::{mesh::lane_of, Mesh, SendError};
 use tokio::sync::mpsc;
 
 use crate::node::NodeInner;
@@ -142,6 +142,13 @@ struct Members {
     list: Vec<NodeId>,
 }
 
+/// A lane's writer task: where messages wait when the lane's buffer is full.
+struct Writer {
+    tx: mpsc::UnboundedSender<Message>,
+    /// Messages queued for the task and not yet in the lane's buffer.
+    backlog: Arc<AtomicUsize>,
+}
+
 /// A listening node's cluster state.
 pub(crate) struct Cluster {
     pub(crate) me: NodeId,
@@ -150,7 +157,7 @@ pub(crate) struct Cluster {
     members: parking_lot::Mutex<Members>,
     /// Grows whenever the membership changes (channels cache their home per epoch).
     epoch: AtomicU64,
-    writers: parking_lot::Mutex<HashMap<(NodeId, usize), mpsc::UnboundedSender<Message>>>,
+    writers: parking_lot::Mutex<HashMap<(NodeId, usize), Writer>>,
     rt: tokio::runtime::Handle,
     next_op: AtomicU64,
     downs: AtomicU64,
@@ -263,31 +270,49 @@ impl Cluster {
         }
     }
 
-    /// Queues `message` for `peer` on its lane's writer. Never waits.
+    /// Sends `message` to `peer`: straight into the mesh's lane buffer when there is room
+    /// and nothing waits before it, else behind the lane's writer task (which waits for
+    /// room). Never waits; keeps each lane's messages in order.
     pub(crate) fn transmit(self: &Arc<Self>, peer: &NodeId, message: Message) {
         let Some(lane) = lane_of(&message) else {
             return;
         };
         let mut writers = self.writers.lock();
         let key = (peer.clone(), lane);
-        if let Some(tx) = writers.get(&key) {
-            match tx.send(message) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(m)) => {
-                    // The writer ended (the runtime is shutting down): start another.
-                    writers.remove(&key);
-                    drop(writers);
-                    return self.transmit(peer, m);
+        let writer = writers.entry(key).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let backlog = Arc::new(AtomicUsize::new(0));
+            self.rt.spawn(driver::write_lane(
+                Arc::clone(self),
+                peer.clone(),
+                rx,
+                Arc::clone(&backlog),
+            ));
+            Writer { tx, backlog }
+        });
+        let message = if writer.backlog.load(Ordering::Acquire) == 0 {
+            match self.mesh.try_send(peer, message) {
+                Ok(()) => {
+                    bump(&self.stats.sent);
+                    return;
+                }
+                Err(SendError::Full { message }) => message,
+                Err(e) => {
+                    // Down or shutting down: what the message carried is sent again when
+                    // the peer is back, or failed when it is declared down.
+                    bump(&self.stats.dropped);
+                    tracing::debug!(node = %self.me, %peer, error = %e, "message not sent");
+                    return;
                 }
             }
+        } else {
+            message
+        };
+        writer.backlog.fetch_add(1, Ordering::AcqRel);
+        if writer.tx.send(message).is_err() {
+            // The writer task ended (the runtime is shutting down).
+            bump(&self.stats.dropped);
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        // A fresh channel's receiver is alive, so this send cannot fail.
-        tx.send(message).ok();
-        writers.insert(key, tx);
-        drop(writers);
-        self.rt
-            .spawn(driver::write_lane(Arc::clone(self), peer.clone(), rx));
     }
 
     pub(crate) fn stats(&self) -> ClusterStats {
