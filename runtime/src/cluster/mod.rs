@@ -57,11 +57,14 @@
 //! # Threads and buffers
 //!
 //! One tokio task reads the mesh's inbox and applies each message under the channel's lock
-//! (it never waits on the network). Messages to send go through one writer task per
-//! (peer, lane), so a peer or lane that is slow never holds up another. The writers' queues
-//! hold at most one message per operation in flight plus its acknowledgement — operations
-//! are bounded by the parties that wait, each of which has one — so they grow with the
-//! program's parties, not with the network.
+//! (it never waits on the network). A channel queues what it must send while its lock is
+//! held and sends it after leaving the lock: straight into the mesh's buffer for the
+//! message's lane when there is room and nothing of that lane waits before it, else behind
+//! the lane's writer task, which waits for room — so a peer or lane that is slow never holds
+//! up another, and each lane keeps its order. What waits there is at most one message per
+//! operation in flight plus its acknowledgement — operations are bounded by the parties that
+//! wait, each of which has one — so it grows with the program's parties, not with the
+//! network.
 //!
 //! # Limits (not done yet)
 //!
@@ -71,6 +74,10 @@
 //!   buffered values only.
 //! - Membership is what this node is connected to: connect every pair of nodes that share
 //!   channels (there is no gossip of members yet).
+//! - Every remote operation is a round trip to the home plus an acknowledgement, so one
+//!   party moves at most one value per round trip (figures: `benches/README.md`, B8/B9).
+//!   Sends on a buffered channel completed against credit held by the sender's node would
+//!   stream instead.
 
 mod driver;
 
