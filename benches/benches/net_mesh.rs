@@ -26,12 +26,14 @@
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use quinn::{RecvStream, SendStream};
+use tern_benches::quinn_peers::{
+    endpoint, join, push_frame, raw_echo, raw_pair, raw_read, raw_round_trips, raw_stream,
+    raw_write, read_frame, RawPair,
+};
 use tern_net::proto::{
     encode, ChannelId, Incarnation, Limits, Message, NodeId, OpId, PartyId, Payload, ToHome,
 };
-use tern_net::quic::{Delivery, Inbox, Mesh, MeshConfig, NodeEndpoint, QuicConfig};
-use tern_net::tls::TlsConfig;
+use tern_net::quic::{Delivery, Inbox, Mesh, MeshConfig};
 use tokio::runtime::Runtime;
 
 /// Bytes of the value every message carries.
@@ -80,22 +82,6 @@ fn runtime() -> Runtime {
     {
         Ok(rt) => rt,
         Err(e) => panic!("tokio runtime did not start: {e}"),
-    }
-}
-
-/// An endpoint on loopback with a dev certificate for `name`.
-fn endpoint(name: &str) -> NodeEndpoint {
-    let id = NodeId::new(name).unwrap_or_else(|e| panic!("{e}"));
-    let tls = TlsConfig::dev(&id).unwrap_or_else(|e| panic!("dev tls: {e}"));
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    NodeEndpoint::bind(addr, &tls, &QuicConfig::default()).unwrap_or_else(|e| panic!("bind: {e}"))
-}
-
-/// Awaits a spawned task's result.
-async fn join<T>(task: tokio::task::JoinHandle<T>) -> T {
-    match task.await {
-        Ok(v) => v,
-        Err(e) => panic!("bench task failed: {e}"),
     }
 }
 
@@ -201,177 +187,6 @@ async fn mesh_stream(
     let elapsed = start.elapsed();
     join(sender).await;
     elapsed
-}
-
-// ---- raw quinn -------------------------------------------------------------------------------
-
-/// Two endpoints and a connection between them (alpha dialled beta).
-struct RawPair {
-    /// Alpha's end.
-    alpha: quinn::Connection,
-    /// Beta's end.
-    beta: quinn::Connection,
-    /// The endpoints, kept open while the connection is used.
-    _endpoints: [NodeEndpoint; 2],
-}
-
-async fn raw_pair(alpha: &str, beta: &str) -> RawPair {
-    let (alpha, beta) = (endpoint(alpha), endpoint(beta));
-    let addr = beta.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let accepting = beta.clone();
-    let accepting = tokio::spawn(async move {
-        let beta = accepting;
-        let incoming = beta.accept().await.unwrap_or_else(|| panic!("beta closed"));
-        let (conn, _) = incoming
-            .complete()
-            .await
-            .unwrap_or_else(|e| panic!("accept: {e}"));
-        conn
-    });
-    let (conn, _) = alpha
-        .connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    RawPair {
-        alpha: conn,
-        beta: join(accepting).await,
-        _endpoints: [alpha, beta],
-    }
-}
-
-/// Writes frame `seq` (length prefix, then `len - 4` body bytes starting with `seq`) to `out`.
-fn push_frame(out: &mut Vec<u8>, seq: u64, len: usize) {
-    let body = len - 4;
-    let prefix = u32::try_from(body).unwrap_or_else(|e| panic!("{e}"));
-    out.extend_from_slice(&prefix.to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.resize(out.len() + body - 8, 0xa5);
-}
-
-/// Reads one frame of `len` bytes into `buf`; its sequence number.
-async fn read_frame(recv: &mut RecvStream, buf: &mut [u8]) -> u64 {
-    if let Err(e) = recv.read_exact(buf).await {
-        panic!("read: {e}");
-    }
-    seq_in(buf)
-}
-
-/// The sequence number of a whole frame.
-fn seq_in(frame: &[u8]) -> u64 {
-    let mut seq = [0; 8];
-    seq.copy_from_slice(&frame[4..12]);
-    u64::from_le_bytes(seq)
-}
-
-/// Beta's side of the raw echo: reads frames of `len` bytes and writes each back.
-async fn raw_echo(mut send: SendStream, mut recv: RecvStream, len: usize) {
-    let mut buf = vec![0; len];
-    loop {
-        match recv.read_exact(&mut buf).await {
-            Ok(()) => {}
-            Err(quinn::ReadExactError::FinishedEarly(0)) => return,
-            Err(e) => panic!("echo read: {e}"),
-        }
-        if let Err(e) = send.write_all(&buf).await {
-            panic!("echo write: {e}");
-        }
-    }
-}
-
-/// `rounds` raw round trips numbered from `first`; the time they took.
-async fn raw_round_trips(
-    send: &mut SendStream,
-    recv: &mut RecvStream,
-    len: usize,
-    first: u64,
-    rounds: u64,
-) -> Duration {
-    let mut out = Vec::with_capacity(len);
-    let mut back = vec![0; len];
-    let start = Instant::now();
-    for seq in first..first + rounds {
-        out.clear();
-        push_frame(&mut out, seq, len);
-        if let Err(e) = send.write_all(&out).await {
-            panic!("write {seq}: {e}");
-        }
-        assert_eq!(read_frame(recv, &mut back).await, seq, "round trip {seq}");
-    }
-    start.elapsed()
-}
-
-/// Writes frames `first..first + count` of `len` bytes, gathering up to `batch` bytes per
-/// write (1 byte: one write per frame).
-async fn raw_write(
-    mut send: SendStream,
-    len: usize,
-    batch: usize,
-    first: u64,
-    count: u64,
-) -> SendStream {
-    let mut out = Vec::with_capacity(batch + len);
-    for seq in first..first + count {
-        push_frame(&mut out, seq, len);
-        if out.len() + len > batch {
-            if let Err(e) = send.write_all(&out).await {
-                panic!("write {seq}: {e}");
-            }
-            out.clear();
-        }
-    }
-    if !out.is_empty() {
-        if let Err(e) = send.write_all(&out).await {
-            panic!("write: {e}");
-        }
-    }
-    send
-}
-
-/// Reads frames `first..first + count` of `len` bytes from `recv`, checking their order; the
-/// stream carries nothing more.
-async fn raw_read(
-    recv: &mut RecvStream,
-    pending: &mut Vec<u8>,
-    len: usize,
-    first: u64,
-    count: u64,
-) {
-    let mut next = first;
-    let end = first + count;
-    while next < end {
-        let chunk = match recv.read_chunk(usize::MAX, true).await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => panic!("stream ended at frame {next}"),
-            Err(e) => panic!("read: {e}"),
-        };
-        pending.extend_from_slice(&chunk.bytes);
-        let mut at = 0;
-        while pending.len() - at >= len {
-            let frame = &pending[at..at + len];
-            let prefix = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
-            assert_eq!(prefix as usize, len - 4, "frame {next}: bad length");
-            assert_eq!(seq_in(frame), next, "frame out of order");
-            next += 1;
-            at += len;
-        }
-        pending.drain(..at);
-    }
-    assert!(pending.is_empty(), "bytes after the last frame");
-}
-
-/// `count` raw frames one way, numbered from `first`; the time until beta has read the last.
-async fn raw_stream(
-    send: SendStream,
-    recv: &mut RecvStream,
-    pending: &mut Vec<u8>,
-    (len, batch): (usize, usize),
-    (first, count): (u64, u64),
-) -> (Duration, SendStream) {
-    let start = Instant::now();
-    let writer = tokio::spawn(raw_write(send, len, batch, first, count));
-    raw_read(recv, pending, len, first, count).await;
-    let elapsed = start.elapsed();
-    (elapsed, join(writer).await)
 }
 
 // ---- benches ---------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use tern::{Channel, Cx, Machine, Node, Step};
 pub use tern_tests::Members;
 
+pub mod quinn_peers;
+
 /// Whether the quick smoke mode is on (`TERN_BENCH_QUICK=1`): smaller problem sizes.
 pub fn quick() -> bool {
     std::env::var("TERN_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")

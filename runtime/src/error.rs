@@ -44,6 +44,14 @@ pub enum ChannelError {
         /// The expected type.
         type_name: &'static str,
     },
+    /// The channel's home node (or the node an operation was in flight at) went down: it
+    /// restarted, or stayed unreachable past the grace period. Whether a send's value arrived
+    /// is unknown (at most once across a crash); the value comes back with the error.
+    #[error("node {node:?} is down")]
+    NodeDown {
+        /// The node.
+        node: String,
+    },
 }
 
 /// The details of [`ChannelError::Mismatch`].
@@ -225,4 +233,34 @@ pub enum NodeError {
     /// Worker threads could not be started.
     #[error("cannot start worker threads: {0}")]
     Spawn(String),
+    /// The node id is not a lower-case DNS label.
+    #[error("invalid node id {id:?}: {reason}")]
+    InvalidId {
+        /// The id asked for.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS configuration is unusable, or its certificate names another node.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The listening address cannot be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A cluster operation on a node that does not listen.
+    #[error("the node does not listen: start it with `.listen(addr)` to join a cluster")]
+    NotListening,
+    /// A connection to a peer failed or was refused.
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        /// The peer's address.
+        addr: std::net::SocketAddr,
+        /// Why (the transport's or the TLS layer's error).
+        reason: String,
+    },
 }

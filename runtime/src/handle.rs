@@ -162,13 +162,20 @@ async fn freeze(shared: &Arc<TaskShared>) -> Result<Box<Task>, SnapshotError> {
     };
     // Withdraw the request at its wait site. Taking the site's lock also waits out any matcher
     // that popped this task's entry before the freezer emptied the cell.
+    let mut withdrawal = None;
     match task.pending() {
         Some(RequestKind::Recv { chan }) | Some(RequestKind::Send { chan, .. }) => {
-            chan.withdraw(shared)
+            withdrawal = chan.withdraw(shared);
         }
         Some(RequestKind::Sleep { .. }) => task.sched_timer_withdraw(),
         Some(RequestKind::Join { task: joined }) => joined.withdraw_joiner(shared),
         _ => {}
+    }
+    let mut task = task;
+    if let Some(answer) = withdrawal {
+        // The request was in flight at the channel's home on another node: the home has
+        // withdrawn it, or tells how it had already ended.
+        crate::channel::remote::settle_withdrawn(&mut task, answer.await.ok());
     }
     Ok(task)
 }

@@ -61,6 +61,7 @@
 mod asym;
 mod bias;
 pub mod channel;
+pub mod cluster;
 mod error;
 mod executor;
 mod handle;
@@ -79,7 +80,14 @@ pub use error::{
     ChannelError, Error, JoinError, MismatchError, MoveError, NodeError, SendError, SnapshotError,
 };
 pub use handle::{JoinFuture, TaskHandle};
+pub use cluster::ClusterStats;
 pub use node::{Node, NodeBuilder, NodeId};
+
+/// The network configuration types a listening node takes (re-exported from `tern-net`).
+pub mod net {
+    pub use tern_net::quic::QuicConfig;
+    pub use tern_net::tls::{ClusterCa, ClusterTrust, NodeIdentity, NodePem, TlsConfig, TlsError};
+}
 pub use snapshot::{Snapshot, SnapshotHeader};
 pub use task::{
     sleep, yield_now, Cx, Effect, Machine, MachineType, Request, Response, Step, TaskId, TaskReport,

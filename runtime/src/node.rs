@@ -9,59 +9,29 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::{OnceLock, Weak};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::channel::{fnv1a, type_fingerprint, ChanCore, Channel, ChannelId, Message};
+use crate::cluster::{Cluster, ClusterStats};
 use crate::error::{NodeError, SnapshotError};
 use crate::executor::{Executor, Schedule};
 use crate::handle::TaskHandle;
 use crate::snapshot::{self, Limits, Snapshot};
 use crate::sync::{Arc, AtomicBool, Ordering};
 use crate::task::{FrameStack, Machine, Task, TaskId, TaskShared};
+use tern_net::quic::{Mesh, MeshConfig, NodeEndpoint, QuicConfig};
+use tern_net::tls::TlsConfig;
 
-/// A node's id: unique in a cluster.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct NodeId(Arc<str>);
-
-impl NodeId {
-    /// The id as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for NodeId {
-    fn from(s: &str) -> Self {
-        NodeId(s.into())
-    }
-}
-
-impl PartialEq<str> for NodeId {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
-impl PartialEq<&str> for NodeId {
-    fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
-    }
-}
+/// A node's id: unique in a cluster, and the name its certificate carries.
+///
+/// A lower-case DNS label: 1 to 63 characters from `a-z`, `0-9` and `-`, not starting or
+/// ending with `-` (so it can be printed, put in a certificate and keyed on anywhere).
+pub use tern_net::proto::NodeId;
 
 /// Configures and starts a [`Node`].
 ///
@@ -75,9 +45,13 @@ impl PartialEq<&str> for NodeId {
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `start` is called"]
 pub struct NodeBuilder {
-    id: NodeId,
+    id: String,
     workers: Option<usize>,
     limits: Limits,
+    listen: Option<SocketAddr>,
+    tls: Option<TlsConfig>,
+    quic: QuicConfig,
+    grace: Duration,
 }
 
 impl NodeBuilder {
@@ -99,43 +73,114 @@ impl NodeBuilder {
         self
     }
 
-    /// Starts the node: its worker threads and timer.
+    /// Makes the node a cluster member listening for peers on `addr` (UDP, QUIC with mutual
+    /// TLS; port 0 picks a free port, see [`Node::local_addr`]). Without it the node is
+    /// embedded: everything works in this process, with no network.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// The TLS identity and cluster trust of a listening node, typically from PEM files
+    /// ([`TlsConfig::from_pem_files`](crate::net::TlsConfig::from_pem_files)). Default: a
+    /// certificate from a throwaway per-process development CA, so that only nodes of the
+    /// same process can join each other. The certificate must name this node's id.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The failure detector's timing: keep-alive interval and idle timeout (default 2 s and
+    /// 10 s). A peer silent for the idle timeout is disconnected.
+    pub fn quic(mut self, quic: QuicConfig) -> Self {
+        self.quic = quic;
+        self
+    }
+
+    /// How long a disconnected peer may take to come back before what waits on it fails with
+    /// [`ChannelError::NodeDown`](crate::ChannelError::NodeDown) (default 10 s). Within it, a
+    /// reconnect loses and duplicates nothing.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Starts the node: its worker threads and timer, and, for a listening node, its
+    /// endpoint.
     ///
     /// # Errors
+    /// [`NodeError::InvalidId`] when the id is not a lower-case DNS label;
     /// [`NodeError::DuplicateId`] when a live node of this process has the same id;
-    /// [`NodeError::Spawn`] when threads cannot be started.
+    /// [`NodeError::Spawn`] when threads cannot be started; [`NodeError::Tls`] when the TLS
+    /// configuration is unusable or names another node; [`NodeError::Listen`] when the
+    /// address cannot be bound.
     pub async fn start(self) -> Result<Node, crate::Error> {
+        let id = NodeId::new(&self.id).map_err(|e| NodeError::InvalidId {
+            id: self.id.clone(),
+            reason: e.to_string(),
+        })?;
+        let mesh = match self.listen {
+            None => None,
+            Some(addr) => Some(start_mesh(&id, addr, self.tls.clone(), &self.quic)?),
+        };
+        self.start_with(id, mesh)
+    }
+
+    fn start_with(
+        self,
+        id: NodeId,
+        mesh: Option<(Mesh, tern_net::quic::Inbox)>,
+    ) -> Result<Node, crate::Error> {
         crate::task::install_panic_hook();
         let workers = self
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let mut dir = directory().lock();
-        if dir
-            .get(self.id.as_str())
-            .is_some_and(|w| w.strong_count() > 0)
-        {
-            return Err(NodeError::DuplicateId(self.id.to_string()).into());
+        if dir.get(id.as_str()).is_some_and(|w| w.strong_count() > 0) {
+            if let Some((mesh, _)) = &mesh {
+                let mesh = mesh.clone();
+                tokio::spawn(async move { mesh.shutdown().await });
+            }
+            return Err(NodeError::DuplicateId(id.to_string()).into());
         }
         let cell: Arc<OnceLock<Weak<NodeInner>>> = Arc::new(OnceLock::new());
         let on_start = {
             let cell = Arc::clone(&cell);
             Arc::new(move || CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&cell))))
         };
-        let exec = Executor::start(Arc::clone(&self.id.0), workers, on_start)
+        let exec = Executor::start(Arc::from(id.as_str()), workers, on_start)
             .map_err(|e| NodeError::Spawn(e.to_string()))?;
-        let inner = Arc::new(NodeInner {
-            id_hash: fnv1a(self.id.as_str().as_bytes()),
-            id: self.id.clone(),
-            exec,
-            channels: parking_lot::Mutex::new(Registry::default()),
-            limits: self.limits,
-            stopped: AtomicBool::new(false),
+        let grace = self.grace;
+        let mut inbox = None;
+        let inner = std::sync::Arc::new_cyclic(|weak| {
+            let cluster = mesh.map(|(mesh, rx)| {
+                inbox = Some(rx);
+                Cluster::new(
+                    id.clone(),
+                    mesh,
+                    weak.clone(),
+                    grace,
+                    tokio::runtime::Handle::current(),
+                )
+            });
+            NodeInner {
+                id_hash: fnv1a(id.as_str().as_bytes()),
+                id: id.clone(),
+                exec,
+                channels: parking_lot::Mutex::new(Registry::default()),
+                limits: self.limits,
+                stopped: AtomicBool::new(false),
+                cluster,
+            }
         });
+        if let (Some(cluster), Some(inbox)) = (&inner.cluster, inbox) {
+            crate::cluster::spawn_driver(cluster, inbox);
+        }
         // The cell is set exactly once, here; `set` can only fail if it was already set.
         cell.set(Arc::downgrade(&inner)).ok();
-        dir.insert(self.id.to_string(), Arc::downgrade(&inner));
+        dir.insert(id.to_string(), Arc::downgrade(&inner));
         drop(dir);
-        tracing::debug!(node = %self.id, workers, "node started");
+        tracing::debug!(node = %id, workers, "node started");
         Ok(Node { inner })
     }
 }
@@ -164,6 +209,47 @@ pub(crate) struct NodeInner {
     channels: parking_lot::Mutex<Registry>,
     pub(crate) limits: Limits,
     stopped: AtomicBool,
+    /// The cluster, when the node listens.
+    pub(crate) cluster: Option<std::sync::Arc<Cluster>>,
+}
+
+/// Binds a listening node's endpoint and starts its mesh.
+fn start_mesh(
+    id: &NodeId,
+    addr: SocketAddr,
+    tls: Option<TlsConfig>,
+    quic: &QuicConfig,
+) -> Result<(Mesh, tern_net::quic::Inbox), NodeError> {
+    let tls = match tls {
+        Some(tls) => tls,
+        None => TlsConfig::dev(id).map_err(|e| NodeError::Tls(e.to_string()))?,
+    };
+    if tls.node_id() != id {
+        return Err(NodeError::Tls(format!(
+            "the certificate names node {:?}, not {:?}",
+            tls.node_id().as_str(),
+            id.as_str()
+        )));
+    }
+    let endpoint = NodeEndpoint::bind(addr, &tls, quic).map_err(|e| NodeError::Listen {
+        addr,
+        reason: e.to_string(),
+    })?;
+    let incarnation = tern_net::proto::Incarnation(random_u64());
+    Ok(Mesh::start(endpoint, incarnation, MeshConfig::default()))
+}
+
+/// A number that differs between processes and starts (for incarnations).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn directory() -> &'static parking_lot::Mutex<HashMap<String, Weak<NodeInner>>> {
@@ -251,14 +337,30 @@ impl NodeInner {
             reg.forget_unused();
         }
         let name = Arc::clone(&id.name);
-        let core = ChanCore::new(id);
+        let core = ChanCore::new(id, this.cluster.clone());
         reg.map.insert(name, Arc::clone(&core));
         core
+    }
+
+    /// The channel named `name`, if this node holds it.
+    pub(crate) fn channel_named(&self, name: &str) -> Option<Arc<ChanCore>> {
+        self.channels.lock().map.get(name).cloned()
+    }
+
+    /// Every channel this node holds.
+    pub(crate) fn cores(&self) -> Vec<Arc<ChanCore>> {
+        self.channels.lock().map.values().cloned().collect()
     }
 
     fn stop(&self) {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
+        }
+        if let Some(cluster) = &self.cluster {
+            let mesh = cluster.mesh().clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { mesh.shutdown().await });
+            }
         }
         drop(self.exec.stop());
         let cores: Vec<_> = self.channels.lock().map.values().cloned().collect();
@@ -285,17 +387,116 @@ impl Drop for NodeInner {
 impl Node {
     /// Starts configuring a node with this id.
     pub fn builder(id: impl Into<String>) -> NodeBuilder {
-        let id: String = id.into();
         NodeBuilder {
-            id: NodeId(id.into()),
+            id: id.into(),
             workers: None,
             limits: Limits::default(),
+            listen: None,
+            tls: None,
+            quic: QuicConfig::default(),
+            grace: Duration::from_secs(10),
         }
     }
 
     /// This node's id.
     pub fn id(&self) -> &NodeId {
         &self.inner.id
+    }
+
+    /// The address peers reach this node at, if it listens.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.cluster.as_ref()?.mesh().local_addr().ok()
+    }
+
+    /// Connects to the node listening at `addr` and returns its id (as its certificate
+    /// names it). There is one connection per pair of nodes, whoever dialled: connecting to a
+    /// peer already connected returns at once.
+    ///
+    /// Channels are homed over the nodes this node is connected to (see [`crate::cluster`]):
+    /// connect every pair of nodes that share channel names, before they share them.
+    ///
+    /// # Errors
+    /// [`NodeError::NotListening`] on a node without [`listen`](NodeBuilder::listen);
+    /// [`NodeError::Connect`] when the peer cannot be reached or either side refuses the
+    /// other's certificate.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<NodeId, crate::Error> {
+        let cluster = self.inner.cluster.as_ref().ok_or(NodeError::NotListening)?;
+        let peer = cluster
+            .mesh()
+            .connect(addr)
+            .await
+            .map_err(|e| NodeError::Connect {
+                addr,
+                reason: e.to_string(),
+            })?;
+        // The mesh reports the connection to the driver through its inbox; wait until the
+        // driver has counted the peer as a member, so channels opened next are homed over it.
+        while !cluster.is_member(&peer) {
+            if cluster.mesh().peer_info(&peer).is_none() {
+                return Err(NodeError::Connect {
+                    addr,
+                    reason: format!("the connection to {peer} went down"),
+                }
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // And until the peer counts this node too, so that both compute the same homes.
+        if !cluster.sync_with(&peer).await {
+            return Err(NodeError::Connect {
+                addr,
+                reason: format!("{peer} did not answer after the connection came up"),
+            }
+            .into());
+        }
+        Ok(peer)
+    }
+
+    /// Drops the connection to `peer` the way a network failure would, for fault tests and
+    /// operators: both sides see it lost and the mesh redials; operations in flight are sent
+    /// again when it is back, losing and duplicating nothing. Returns whether a connection
+    /// was up.
+    pub fn disconnect(&self, peer: &NodeId) -> bool {
+        self.inner
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.mesh().disconnect(peer))
+    }
+
+    /// The peers this node has a connection to, sorted.
+    pub fn peers(&self) -> Vec<NodeId> {
+        self.inner
+            .cluster
+            .as_ref()
+            .map(|c| c.peers())
+            .unwrap_or_default()
+    }
+
+    /// The cluster members this node homes channels over: itself and its peers (including
+    /// peers within their grace period after a disconnect), sorted.
+    pub fn members(&self) -> Vec<NodeId> {
+        match &self.inner.cluster {
+            Some(c) => c.members(),
+            None => vec![self.inner.id.clone()],
+        }
+    }
+
+    /// The node that is the home of the channel `name` under this node's membership.
+    pub fn home_of(&self, name: &str) -> NodeId {
+        self.inner
+            .cluster
+            .as_ref()
+            .and_then(|c| c.home_of(name))
+            .unwrap_or_else(|| self.inner.id.clone())
+    }
+
+    /// Counters of the cluster traffic (all zero on a node that does not listen).
+    pub fn cluster_stats(&self) -> ClusterStats {
+        self.inner
+            .cluster
+            .as_ref()
+            .map(|c| c.stats())
+            .unwrap_or_default()
     }
 
     /// The number of worker threads.
@@ -386,6 +587,9 @@ impl Node {
     /// node is dropped (joiners see [`JoinError::Cancelled`](crate::JoinError::Cancelled)) and
     /// waiting external futures see [`ChannelError::Closed`](crate::ChannelError::Closed).
     pub async fn shutdown(&self) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.mesh().shutdown().await;
+        }
         self.inner.stop();
     }
 }

@@ -6,6 +6,7 @@
 //! [`Relay`], [`ring_member`] for [`RingMember`], [`skynet`] for [`Skynet`]): the same program,
 //! so that the benches can measure what the macro costs against the hand-written machine.
 
+pub mod cluster;
 pub mod corpus;
 
 use serde::{Deserialize, Serialize};

@@ -40,6 +40,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use crate::bias::{BiasedGuard, BiasedLock};
+use crate::cluster::Cluster;
 use crate::error::ChannelError;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::task::RequestKind;
@@ -70,11 +71,13 @@ impl fmt::Debug for ChannelId {
 pub(crate) enum Waiter {
     Task(Parked),
     Ext(Arc<ExtSlot>),
+    /// A party on another node, at this channel's home (see `channel::remote`).
+    Remote(Box<super::remote::RemoteParty>),
 }
 
 /// A wait queue's entry for a task parked in its cell: the address of its `TaskShared`, without
 /// a reference count ([`TaskShared::park_in_channel`]).
-pub(crate) struct Parked(NonNull<TaskShared>);
+pub(crate) struct Parked(pub(super) NonNull<TaskShared>);
 
 // SAFETY: a `Parked` is an address of a `TaskShared`, which is `Sync`; it is dereferenced only
 // under its channel's lock (see `Parked::unpark`), from whichever thread holds it.
@@ -83,12 +86,12 @@ unsafe impl Send for Parked {}
 impl Parked {
     /// Parks `task` in its cell; the entry to queue. Call with the channel's lock held.
     #[inline]
-    fn park(task: Box<Task>) -> Parked {
+    pub(super) fn park(task: Box<Task>) -> Parked {
         Parked(TaskShared::park_in_channel(task))
     }
 
     /// Whether this entry is `shared`'s.
-    fn is(&self, shared: &TaskShared) -> bool {
+    pub(super) fn is(&self, shared: &TaskShared) -> bool {
         std::ptr::eq(self.0.as_ptr(), shared)
     }
 
@@ -97,7 +100,7 @@ impl Parked {
     /// Only ever called under the channel's lock on an entry just popped from its queue (every
     /// caller is a `ChanState` method or holds the guard).
     #[inline]
-    fn unpark(self) -> Option<Box<Task>> {
+    pub(super) fn unpark(self) -> Option<Box<Task>> {
         // SAFETY: the entry was in this channel's queue and the channel's lock is held, so the
         // `TaskShared` is alive: its task, in the cell, holds a count, or a freezer that took the
         // task holds one until it has withdrawn this entry under the same lock (`task::cell`,
@@ -110,28 +113,31 @@ impl Parked {
 /// The rendezvous point of an external (non-task) future waiting on a channel.
 #[derive(Default)]
 pub(crate) struct ExtSlot {
-    state: Mutex<ExtState>,
+    pub(super) state: Mutex<ExtState>,
 }
 
 #[derive(Default)]
-struct ExtState {
+pub(super) struct ExtState {
     /// A sender's value until a receiver takes it; a receiver's value once delivered.
-    value: Option<Value>,
+    pub(super) value: Option<Value>,
     /// Set once the operation completed.
-    done: Option<Result<(), ChannelError>>,
-    waker: Option<Waker>,
+    pub(super) done: Option<Result<(), ChannelError>>,
+    pub(super) waker: Option<Waker>,
     /// The future was dropped before completion: skip this party.
-    cancelled: bool,
+    pub(super) cancelled: bool,
+    /// The operation must start again from the beginning (its channel's home moved here).
+    pub(super) restart: bool,
 }
 
 impl ExtState {
     /// Whether the future still waits: not completed, not cancelled.
-    fn is_live(&self) -> bool {
+    pub(super) fn is_live(&self) -> bool {
         !self.cancelled && self.done.is_none()
     }
 
     /// Completes the operation with `result` and wakes the future.
-    fn complete(&mut self, result: Result<(), ChannelError>) {
+    pub(super) fn complete(&mut self, result: Result<(), ChannelError>) {
+        self.restart = false;
         self.done = Some(result);
         if let Some(w) = self.waker.take() {
             w.wake();
@@ -142,17 +148,21 @@ impl ExtState {
 /// An external future's registration with a channel; drop it through [`ChanCore::cancel_ext`].
 #[derive(Default)]
 pub(crate) struct ExtReg {
-    slot: Option<Arc<ExtSlot>>,
+    pub(super) slot: Option<Arc<ExtSlot>>,
 }
 
 /// The channel core.
 pub(crate) struct ChanCore {
-    id: ChannelId,
+    pub(super) id: ChannelId,
     /// Biased to the first worker that uses the channel (see `bias`). Entered through
     /// [`ChanCore::enter`] only, which keeps `seen` up to date.
     state: BiasedLock<ChanState>,
     /// What the queries read without entering the lock (see [`Seen`]).
     seen: Seen,
+    /// The node's cluster, when the node listens (`crate::cluster`).
+    pub(super) cluster: Option<std::sync::Arc<Cluster>>,
+    /// The element type's name, once a typed handle has bound (for error messages).
+    pub(super) ty_name: std::sync::OnceLock<&'static str>,
 }
 
 /// The channel's counts, published by the [`StateGuard`] before it releases a waiting party
@@ -172,16 +182,28 @@ struct Seen {
 }
 
 /// Inside a channel's lock; publishes the counts to [`Seen`] on the way out.
-struct StateGuard<'a> {
-    seen: &'a Seen,
-    st: BiasedGuard<'a, ChanState>,
+pub(super) struct StateGuard<'a> {
+    pub(super) core: &'a ChanCore,
+    /// Dropped by hand in `drop`, so that messages for other nodes are sent after the lock
+    /// is left.
+    st: std::mem::ManuallyDrop<BiasedGuard<'a, ChanState>>,
 }
 
 impl Drop for StateGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         self.publish();
-        // `st` leaves the lock after this.
+        let out = match &mut self.st.net {
+            None => None,
+            Some(net) => net.take_outbox(),
+        };
+        // SAFETY: `st` is dropped here once and never used again.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.st) };
+        if let (Some(out), Some(cluster)) = (out, &self.core.cluster) {
+            for (to, message) in out {
+                cluster.transmit(&to, message);
+            }
+        }
     }
 }
 
@@ -201,14 +223,17 @@ impl std::ops::DerefMut for StateGuard<'_> {
 }
 
 #[derive(Default)]
-struct ChanState {
-    buffer: VecDeque<Value>,
-    senders: VecDeque<Waiter>,
-    receivers: VecDeque<Waiter>,
-    closed: bool,
+pub(super) struct ChanState {
+    pub(super) buffer: VecDeque<Value>,
+    pub(super) senders: VecDeque<Waiter>,
+    pub(super) receivers: VecDeque<Waiter>,
+    pub(super) closed: bool,
+    /// Cluster bookkeeping, made on the first operation of a listening node
+    /// (`channel::remote`).
+    pub(super) net: Option<Box<super::remote::NetState>>,
 }
 
-fn respond(task: Box<Task>, kind: ResponseKind) {
+pub(super) fn respond(task: Box<Task>, kind: ResponseKind) {
     task.complete(Response(kind));
 }
 
@@ -218,16 +243,24 @@ fn respond(task: Box<Task>, kind: ResponseKind) {
 impl StateGuard<'_> {
     /// Publishes the counts to [`Seen`].
     #[inline]
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         let st = &*self.st;
-        let balance = st.senders.len() as isize - st.receivers.len() as isize;
-        self.seen.balance.store(balance as usize, Ordering::Release);
-        self.seen.len.store(st.buffer.len(), Ordering::Release);
-        self.seen.closed.store(st.closed, Ordering::Release);
+        let (senders, receivers) = match &st.net {
+            None => (st.senders.len(), st.receivers.len()),
+            Some(net) => {
+                let (s, r) = net.in_flight_counts();
+                (st.senders.len() + s, st.receivers.len() + r)
+            }
+        };
+        let balance = senders as isize - receivers as isize;
+        let seen = &self.core.seen;
+        seen.balance.store(balance as usize, Ordering::Release);
+        seen.len.store(st.buffer.len(), Ordering::Release);
+        seen.closed.store(st.closed, Ordering::Release);
     }
 
     /// Hands `v` to the oldest live waiting receiver, or gives it back.
-    fn deliver(&mut self, v: Value) -> Result<(), Value> {
+    pub(super) fn deliver(&mut self, mut v: Value) -> Result<(), Value> {
         while let Some(w) = self.receivers.pop_front() {
             match w {
                 Waiter::Task(parked) => {
@@ -246,6 +279,10 @@ impl StateGuard<'_> {
                         return Ok(());
                     }
                 }
+                Waiter::Remote(party) => match self.deliver_remote(*party, v) {
+                    Ok(()) => return Ok(()),
+                    Err(back) => v = back,
+                },
             }
         }
         Err(v)
@@ -276,13 +313,18 @@ impl StateGuard<'_> {
                         }
                     }
                 }
+                Waiter::Remote(party) => {
+                    if let Some(v) = self.take_remote(*party) {
+                        return Some(v);
+                    }
+                }
             }
         }
         None
     }
 
     /// The next value for a receiver, if one is available without waiting.
-    fn take_value(&mut self, cap: usize) -> Option<Value> {
+    pub(super) fn take_value(&mut self, cap: usize) -> Option<Value> {
         if let Some(v) = self.buffer.pop_front() {
             if self.buffer.len() < cap {
                 if let Some(next) = self.take_from_sender() {
@@ -295,7 +337,7 @@ impl StateGuard<'_> {
     }
 
     /// Offers `v` without waiting: to a receiver, else to the buffer; gives it back when full.
-    fn offer(&mut self, v: Value, cap: usize) -> Result<(), Value> {
+    pub(super) fn offer(&mut self, v: Value, cap: usize) -> Result<(), Value> {
         let v = match self.deliver(v) {
             Ok(()) => return Ok(()),
             Err(v) => v,
@@ -310,11 +352,13 @@ impl StateGuard<'_> {
 }
 
 impl ChanCore {
-    pub(crate) fn new(id: ChannelId) -> Arc<ChanCore> {
+    pub(crate) fn new(id: ChannelId, cluster: Option<std::sync::Arc<Cluster>>) -> Arc<ChanCore> {
         Arc::new(ChanCore {
             id,
             state: BiasedLock::new(ChanState::default()),
             seen: Seen::default(),
+            cluster,
+            ty_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -324,10 +368,10 @@ impl ChanCore {
 
     /// Enters the channel's lock.
     #[inline(always)]
-    fn enter(&self) -> StateGuard<'_> {
+    pub(super) fn enter(&self) -> StateGuard<'_> {
         StateGuard {
-            seen: &self.seen,
-            st: self.state.lock(),
+            core: self,
+            st: std::mem::ManuallyDrop::new(self.state.lock()),
         }
     }
 
@@ -363,6 +407,11 @@ impl ChanCore {
         // until it has withdrawn the request under this lock).
         let core = unsafe { &*core };
         let mut st = core.enter();
+        if core.cluster.is_some() {
+            if let Some(home) = st.remote_home() {
+                return st.proxy_task_send(home, chan, task, value);
+            }
+        }
         if st.closed {
             task.chans.put(chan);
             task.respond(Response(ResponseKind::Channel(
@@ -396,6 +445,11 @@ impl ChanCore {
         // in the cell while the guard is held.
         let core = unsafe { &*core };
         let mut st = core.enter();
+        if core.cluster.is_some() {
+            if let Some(home) = st.remote_home() {
+                return st.proxy_task_recv(home, chan, task);
+            }
+        }
         let kind = if let Some(v) = st.take_value(core.id.cap) {
             ResponseKind::Value(v)
         } else if st.closed {
@@ -410,12 +464,16 @@ impl ChanCore {
         Some(task)
     }
 
-    /// Removes a withdrawn task's (stale) entries from the wait queues.
-    pub(crate) fn withdraw(&self, shared: &TaskShared) {
+    /// Removes a withdrawn task's (stale) entries from the wait queues. When the task's
+    /// operation is in flight at another node (the channel's home), asks the home to withdraw
+    /// it and returns where its answer will arrive: the request is withdrawn, or its outcome
+    /// had already been decided there (see `channel::remote`).
+    pub(crate) fn withdraw(&self, shared: &TaskShared) -> Option<super::remote::Withdrawal> {
         let mut st = self.enter();
         let keep = |w: &Waiter| !matches!(w, Waiter::Task(p) if p.is(shared));
         st.senders.retain(keep);
         st.receivers.retain(keep);
+        st.withdraw_in_flight(shared)
     }
 
     // ---- external futures --------------------------------------------------------------------
@@ -431,6 +489,13 @@ impl ChanCore {
     ) -> Poll<Result<(), (ChannelError, Option<Value>)>> {
         if let Some(slot) = &reg.slot {
             let mut s = slot.state.lock();
+            if s.restart {
+                // The home moved here: start again with the value.
+                *value = s.value.take();
+                drop(s);
+                reg.slot = None;
+                return self.poll_send_ext(reg, value, cx);
+            }
             return match s.done.take() {
                 Some(Ok(())) => Poll::Ready(Ok(())),
                 Some(Err(e)) => Poll::Ready(Err((e, s.value.take()))),
@@ -444,6 +509,11 @@ impl ChanCore {
             return Poll::Ready(Ok(()));
         };
         let mut st = self.enter();
+        if self.cluster.is_some() {
+            if let Some(home) = st.remote_home() {
+                return st.proxy_ext_send(home, reg, v, cx);
+            }
+        }
         if st.closed {
             return Poll::Ready(Err((ChannelError::Closed, Some(v))));
         }
@@ -471,6 +541,11 @@ impl ChanCore {
     ) -> Poll<Result<Value, ChannelError>> {
         if let Some(slot) = &reg.slot {
             let mut s = slot.state.lock();
+            if s.restart {
+                drop(s);
+                reg.slot = None;
+                return self.poll_recv_ext(reg, cx);
+            }
             return match s.done.take() {
                 Some(Ok(())) => match s.value.take() {
                     Some(v) => Poll::Ready(Ok(v)),
@@ -484,6 +559,11 @@ impl ChanCore {
             };
         }
         let mut st = self.enter();
+        if self.cluster.is_some() {
+            if let Some(home) = st.remote_home() {
+                return st.proxy_ext_recv(home, reg, cx);
+            }
+        }
         if let Some(v) = st.take_value(self.id.cap) {
             return Poll::Ready(Ok(v));
         }
@@ -503,6 +583,9 @@ impl ChanCore {
     pub(crate) fn cancel_ext(&self, reg: &mut ExtReg) {
         let Some(slot) = reg.slot.take() else { return };
         let mut st = self.enter();
+        if st.cancel_in_flight(&slot) {
+            return;
+        }
         let mut s = slot.state.lock();
         match s.done {
             None => {
@@ -533,6 +616,12 @@ impl ChanCore {
     /// sender gets its value back. Buffered values stay receivable.
     pub(crate) fn close(&self) {
         let mut st = self.enter();
+        if self.cluster.is_some() {
+            if let Some(home) = st.remote_home() {
+                st.proxy_close(home);
+                return;
+            }
+        }
         st.closed = true;
         let receivers = std::mem::take(&mut st.receivers);
         let senders = std::mem::take(&mut st.senders);
@@ -545,6 +634,7 @@ impl ChanCore {
                     }
                 }
                 Waiter::Ext(slot) => Self::fail_ext(&slot),
+                Waiter::Remote(party) => st.answer_closed(*party),
             }
         }
         for w in senders {
@@ -556,11 +646,12 @@ impl ChanCore {
                     }
                 }
                 Waiter::Ext(slot) => Self::fail_ext(&slot),
+                Waiter::Remote(party) => st.answer_closed(*party),
             }
         }
     }
 
-    fn fail_ext(slot: &ExtSlot) {
+    pub(super) fn fail_ext(slot: &ExtSlot) {
         let mut s = slot.state.lock();
         if s.is_live() {
             s.complete(Err(ChannelError::Closed));
@@ -601,6 +692,8 @@ impl ChanCore {
             match w {
                 Waiter::Task(parked) => out.extend(parked.unpark()),
                 Waiter::Ext(slot) => Self::fail_ext(&slot),
+                // The node shuts down: the party's node sees it go down.
+                Waiter::Remote(_) => {}
             }
         }
         out

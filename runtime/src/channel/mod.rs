@@ -31,6 +31,7 @@
 //! [`SendFuture`] before it completes means the value was not sent.
 
 pub(crate) mod core;
+pub(crate) mod remote;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -115,6 +116,9 @@ impl<T: Message> Channel<T> {
     pub(crate) fn bind(core: Arc<ChanCore>, cap: usize) -> Channel<T> {
         let wanted_ty = type_fingerprint::<T>();
         let id = core.id();
+        if id.ty == wanted_ty {
+            core.ty_name.get_or_init(std::any::type_name::<T>);
+        }
         let mismatch = (id.ty != wanted_ty || id.cap != cap).then(|| {
             Box::new(MismatchError {
                 name: id.name.to_string(),

@@ -138,11 +138,14 @@ mod tests {
     use crate::channel::ChannelId;
 
     fn core(name: &str) -> Arc<ChanCore> {
-        ChanCore::new(ChannelId {
-            name: name.into(),
-            ty: 1,
-            cap: 0,
-        })
+        ChanCore::new(
+            ChannelId {
+                name: name.into(),
+                ty: 1,
+                cap: 0,
+            },
+            None,
+        )
     }
 
     #[test]

@@ -225,6 +225,11 @@ enum Reply {
     },
     Undecodable(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     Joined(JoinReply),
+    NodeDown {
+        node: String,
+        #[serde(with = "serde_bytes")]
+        value: Option<Vec<u8>>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -363,6 +368,10 @@ fn reply_snap(response: &Response, key: &str) -> Result<Reply, SnapshotError> {
         ResponseKind::Channel(ChannelError::Undecodable { .. }, v) => {
             Reply::Undecodable(bytes_of(v)?)
         }
+        ResponseKind::Channel(ChannelError::NodeDown { node }, v) => Reply::NodeDown {
+            node: node.clone(),
+            value: bytes_of(v)?,
+        },
         ResponseKind::Joined(outcome) => Reply::Joined(match outcome {
             JoinOutcome::Output(v) => JoinReply::Output(value_bytes(v, key)?),
             JoinOutcome::Failed(r) => JoinReply::Failed(r.clone()),
@@ -634,6 +643,9 @@ fn response(reply: Reply) -> Response {
             },
             value(v),
         ),
+        Reply::NodeDown { node, value: v } => {
+            ResponseKind::Channel(ChannelError::NodeDown { node }, value(v))
+        }
         Reply::Joined(j) => ResponseKind::Joined(match j {
             JoinReply::Output(v) => JoinOutcome::Output(Value::Encoded(v)),
             JoinReply::Failed(r) => JoinOutcome::Failed(r),

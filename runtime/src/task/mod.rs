@@ -126,6 +126,14 @@ impl TaskId {
             seq: SEQ.fetch_add(1, Ordering::Relaxed),
         }
     }
+
+    /// The task as a party of the channel protocol between nodes.
+    pub(crate) fn party(&self) -> tern_net::proto::PartyId {
+        tern_net::proto::PartyId {
+            origin: self.origin,
+            seq: self.seq,
+        }
+    }
 }
 
 impl fmt::Debug for TaskId {

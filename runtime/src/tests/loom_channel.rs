@@ -18,11 +18,14 @@ pub(super) type SendResult = Result<(), (ChannelError, Option<Value>)>;
 
 /// A fresh channel core of capacity `cap` (0: rendezvous).
 pub(super) fn chan(cap: usize) -> Arc<ChanCore> {
-    ChanCore::new(ChannelId {
-        name: Arc::from("loom"),
-        ty: 0,
-        cap,
-    })
+    ChanCore::new(
+        ChannelId {
+            name: Arc::from("loom"),
+            ty: 0,
+            cap,
+        },
+        None,
+    )
 }
 
 /// An external send of `v`, driven to completion (like `SendFuture`).
