@@ -641,8 +641,14 @@ impl Control {
 
     async fn teardown(mut self) {
         if let Some(reason) = &self.closed {
-            // Let a goodbye or refusal reach the peer, which closes on reading it.
-            if self.send.finish().is_ok() {
+            // Let a goodbye or refusal of ours reach the peer, which closes on reading it.
+            // When the peer said goodbye or refused us, it waits for this side to close:
+            // close at once (lingering here too would make both sides wait out LINGER).
+            let ours = !matches!(
+                reason,
+                CloseReason::PeerGoodbye(_) | CloseReason::RefusedByPeer(_)
+            );
+            if ours && self.send.finish().is_ok() {
                 // Bounded: the peer may be gone.
                 if tokio::time::timeout(LINGER, self.conn.closed())
                     .await
