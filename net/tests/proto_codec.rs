@@ -88,6 +88,7 @@ fn to_home() -> impl Strategy<Value = ToHome> {
         (chan(), op()).prop_map(|(chan, op)| ToHome::Ack { chan, op }),
         chan().prop_map(|chan| ToHome::Close { chan }),
         (chan(), any::<u64>()).prop_map(|(chan, query)| ToHome::Balance { chan, query }),
+        (chan(), op(), payload()).prop_map(|(chan, op, value)| ToHome::Stream { chan, op, value }),
     ]
 }
 
@@ -115,6 +116,12 @@ fn from_home() -> impl Strategy<Value = FromHome> {
                 len,
                 closed
             }),
+        (chan(), op(), any::<u64>()).prop_map(|(chan, op, credit)| FromHome::Credit {
+            chan,
+            stream: op.party,
+            acked: op.seq,
+            credit
+        }),
     ]
 }
 
@@ -168,14 +175,16 @@ fn every_variant_has_a_strategy(m: &Message) {
             | ToHome::Withdraw { .. }
             | ToHome::Ack { .. }
             | ToHome::Close { .. }
-            | ToHome::Balance { .. } => {}
+            | ToHome::Balance { .. }
+            | ToHome::Stream { .. } => {}
         },
         Message::FromHome(f) => match f {
             FromHome::Opened { .. }
             | FromHome::Rejected { .. }
             | FromHome::Done { .. }
             | FromHome::ChannelClosed { .. }
-            | FromHome::BalanceIs { .. } => {}
+            | FromHome::BalanceIs { .. }
+            | FromHome::Credit { .. } => {}
         },
     }
 }

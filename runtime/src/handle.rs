@@ -92,6 +92,11 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
     pub async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
         let node = self.location.lock().clone();
         let task = freeze(&self.shared).await?;
+        // Values it sent against credit must reach their homes before its next sends leave
+        // from the target (FIFO per sender).
+        if let Some(cluster) = &node.inner.cluster {
+            cluster.flush_streams().await;
+        }
         match snapshot::encode(
             &task,
             node.id().as_str(),
@@ -128,6 +133,11 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
             return Ok(());
         }
         let task = freeze(&self.shared).await?;
+        // Values it sent against credit must reach their homes before its next sends leave
+        // from the target (FIFO per sender).
+        if let Some(cluster) = &source.inner.cluster {
+            cluster.flush_streams().await;
+        }
         let checked = snapshot::encode(
             &task,
             source.id().as_str(),

@@ -76,11 +76,11 @@ mod value;
 mod tests;
 
 pub use channel::{Channel, Message, Recv, RecvFuture, SendEffect, SendFuture};
+pub use cluster::ClusterStats;
 pub use error::{
     ChannelError, Error, JoinError, MismatchError, MoveError, NodeError, SendError, SnapshotError,
 };
 pub use handle::{JoinFuture, TaskHandle};
-pub use cluster::ClusterStats;
 pub use node::{Node, NodeBuilder, NodeId};
 
 /// The network configuration types a listening node takes (re-exported from `tern-net`).

@@ -211,9 +211,10 @@ async fn hundred_thousand_messages_four_senders_three_nodes_two_receivers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if last_report.elapsed() > Duration::from_secs(5) {
             eprintln!(
-                "[{:?}] {} of {total} delivered",
+                "[{:?}] {} of {total} delivered; stats {:?}",
                 start.elapsed(),
-                received.load(std::sync::atomic::Ordering::SeqCst)
+                received.load(std::sync::atomic::Ordering::SeqCst),
+                nodes.iter().map(|n| n.cluster_stats()).collect::<Vec<_>>()
             );
             last_report = Instant::now();
         }

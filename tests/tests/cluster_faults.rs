@@ -42,7 +42,9 @@ async fn a_dropped_connection_loses_and_duplicates_nothing() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(rx.len(), 0);
     assert!(
-        nodes[0].cluster_stats().resent > 0 || nodes[1].cluster_stats().repeats > 0 || cuts > 0
+        nodes[1].cluster_stats().streamed > 0,
+        "sends completed against credit: {:?}",
+        nodes[1].cluster_stats()
     );
     shutdown(nodes).await;
 }

@@ -371,7 +371,7 @@ impl Home {
                 ToHome::Open { chan } | ToHome::Close { chan } | ToHome::Balance { chan, .. } => {
                     FromHome::Rejected { chan, reason }
                 }
-                ToHome::Ack { .. } | ToHome::Release { .. } => return,
+                ToHome::Ack { .. } | ToHome::Release { .. } | ToHome::Stream { .. } => return,
             };
             self.out.push_back((from.clone(), answer));
             return;
@@ -395,6 +395,8 @@ impl Home {
                 }
             }
             ToHome::Close { .. } => self.close(),
+            // This home grants no credit, so a well-behaved node never streams to it.
+            ToHome::Stream { .. } => {}
             ToHome::Balance { chan, query } => {
                 let answer = FromHome::BalanceIs {
                     chan,

@@ -171,6 +171,19 @@ pub enum ToHome {
         /// The asker's correlation number.
         query: u64,
     },
+    /// A send the sender's node already completed against credit the home granted it
+    /// (`FromHome::Credit`): the home must take `value` into the buffer (room was reserved
+    /// for it), even if the channel was closed since. Not answered one by one: the home
+    /// acknowledges a node's stream cumulatively in its next `Credit`. `op` numbers the
+    /// node's stream on this channel (`op.seq` grows by one per value); a repeat is dropped.
+    Stream {
+        /// The channel.
+        chan: ChannelId,
+        /// The value's place in the node's stream.
+        op: OpId,
+        /// The value, encoded.
+        value: Payload,
+    },
 }
 
 impl ToHome {
@@ -184,7 +197,8 @@ impl ToHome {
             | ToHome::Withdraw { chan, .. }
             | ToHome::Ack { chan, .. }
             | ToHome::Close { chan }
-            | ToHome::Balance { chan, .. } => chan,
+            | ToHome::Balance { chan, .. }
+            | ToHome::Stream { chan, .. } => chan,
         }
     }
 }
@@ -236,6 +250,19 @@ pub enum FromHome {
         /// Whether the channel is closed.
         closed: bool,
     },
+    /// Grants the node `credit` more sends it may complete itself (room reserved in the
+    /// buffer for its `Stream`), and acknowledges its stream up to `acked` (the highest
+    /// `op.seq` of `stream` taken).
+    Credit {
+        /// The channel.
+        chan: ChannelId,
+        /// The node's stream party on this channel.
+        stream: super::ids::PartyId,
+        /// The highest stream sequence number taken so far.
+        acked: u64,
+        /// Additional sends granted.
+        credit: u64,
+    },
 }
 
 impl FromHome {
@@ -246,7 +273,8 @@ impl FromHome {
             | FromHome::Rejected { chan, .. }
             | FromHome::Done { chan, .. }
             | FromHome::ChannelClosed { chan }
-            | FromHome::BalanceIs { chan, .. } => chan,
+            | FromHome::BalanceIs { chan, .. }
+            | FromHome::Credit { chan, .. } => chan,
         }
     }
 }
@@ -325,6 +353,7 @@ impl Message {
                 ToHome::Ack { .. } => "ToHome::Ack",
                 ToHome::Close { .. } => "ToHome::Close",
                 ToHome::Balance { .. } => "ToHome::Balance",
+                ToHome::Stream { .. } => "ToHome::Stream",
             },
             Message::FromHome(m) => match m {
                 FromHome::Opened { .. } => "FromHome::Opened",
@@ -332,6 +361,7 @@ impl Message {
                 FromHome::Done { .. } => "FromHome::Done",
                 FromHome::ChannelClosed { .. } => "FromHome::ChannelClosed",
                 FromHome::BalanceIs { .. } => "FromHome::BalanceIs",
+                FromHome::Credit { .. } => "FromHome::Credit",
             },
         }
     }

@@ -102,6 +102,9 @@
 //!   |<-- ChannelClosed { chan }                      (to every node that opened it)
 //!   |-- Balance { chan, query } ------------------------->|
 //!   |<-- BalanceIs { chan, query, balance, len, closed }
+//!   |<-- Credit { chan, stream, acked, credit }      buffered channels: N may complete
+//!   |-- Stream { chan, op, value } ---------------------->|  `credit` sends itself and
+//!   |                                                |  stream them; acked cumulatively
 //!   |-- Release { chan } -------------------------------->|  N holds no handle on it any more
 //! ```
 //!

@@ -385,7 +385,8 @@ impl World {
             }
             FromHome::Opened { .. }
             | FromHome::ChannelClosed { .. }
-            | FromHome::BalanceIs { .. } => {}
+            | FromHome::BalanceIs { .. }
+            | FromHome::Credit { .. } => {}
         }
     }
 

@@ -179,6 +179,9 @@ struct Seen {
     /// Values buffered.
     len: AtomicUsize,
     closed: AtomicBool,
+    /// The channel has cluster bookkeeping that must outlive its handles (operations in
+    /// flight or logged, credit granted or held): the node must not forget it.
+    pinned: AtomicBool,
 }
 
 /// Inside a channel's lock; publishes the counts to [`Seen`] on the way out.
@@ -257,6 +260,9 @@ impl StateGuard<'_> {
         seen.balance.store(balance as usize, Ordering::Release);
         seen.len.store(st.buffer.len(), Ordering::Release);
         seen.closed.store(st.closed, Ordering::Release);
+        if let Some(net) = &st.net {
+            seen.pinned.store(net.is_pinned(), Ordering::Release);
+        }
     }
 
     /// Hands `v` to the oldest live waiting receiver, or gives it back.
@@ -662,7 +668,7 @@ impl ChanCore {
     pub(crate) fn is_idle(&self) -> bool {
         // The waiting senders and receivers are never both non-empty: a balance of 0 means
         // neither waits.
-        self.balance() == 0 && self.len() == 0
+        self.balance() == 0 && self.len() == 0 && !self.seen.pinned.load(Ordering::Acquire)
     }
 
     /// Whether [`close`](Self::close) has been called.

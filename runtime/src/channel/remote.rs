@@ -94,9 +94,53 @@ pub(crate) struct NetState {
     returned: VecDeque<Value>,
     /// Messages to send once the lock is left.
     outbox: Vec<(NodeId, Message)>,
+    /// Home side: credit granted to other nodes' streams, by node.
+    grants: Vec<Grant>,
+    /// Home side: the room the grants hold in the buffer, in all.
+    reserved: usize,
+    /// Proxy side: sends this node may still complete itself (see "Credit" in the module
+    /// docs).
+    credit: u64,
+    /// Proxy side: the last sequence number of this node's stream.
+    stream_seq: u64,
+    /// Proxy side: stream values the home has not acknowledged, kept to send again.
+    unacked: VecDeque<(u64, ToHome)>,
+}
+
+/// Credit a home granted a node on a buffered channel.
+struct Grant {
+    node: NodeId,
+    /// Room reserved for the node's stream and not yet used.
+    reserved: usize,
+    /// The highest stream sequence number taken from the node.
+    last_seq: u64,
+    /// The highest one acknowledged to it.
+    acked_sent: u64,
+}
+
+/// The party that numbers `node`'s stream of credited sends on a channel.
+fn stream_party(node: &NodeId) -> proto::PartyId {
+    proto::PartyId {
+        origin: !crate::channel::fnv1a(node.as_str().as_bytes()),
+        seq: 0,
+    }
+}
+
+/// The credit a home grants a node at once on a channel of capacity `cap`.
+fn grant_size(cap: usize) -> usize {
+    (cap / 2).max(1)
 }
 
 impl NetState {
+    /// Whether the channel holds bookkeeping that must outlive its handles.
+    pub(super) fn is_pinned(&self) -> bool {
+        !(self.in_flight.is_empty()
+            && self.log.is_empty()
+            && self.grants.is_empty()
+            && self.unacked.is_empty()
+            && self.returned.is_empty())
+    }
+
     /// The messages queued while the lock was held, if any.
     #[inline]
     pub(super) fn take_outbox(&mut self) -> Option<Vec<(NodeId, Message)>> {
@@ -185,11 +229,102 @@ impl StateGuard<'_> {
         self.net().log.complete(op, outcome.clone());
         // Counts first: whoever learns of the outcome sees them.
         self.publish();
+        let sent = matches!(outcome, Outcome::Sent);
         let chan = wire_id(self.core);
         self.transmit(
             node,
             Message::FromHome(FromHome::Done { chan, op, outcome }),
         );
+        if sent {
+            self.maybe_grant(node);
+        }
+    }
+
+    /// Grants `node` credit on a buffered channel when the buffer has room no one waits
+    /// for, and acknowledges its stream so far.
+    fn maybe_grant(&mut self, node: &NodeId) {
+        let cap = self.core.id.cap;
+        if cap == 0 {
+            return;
+        }
+        let len = self.buffer.len();
+        let others_wait = !self.senders.is_empty() || self.closed;
+        let g = grant_size(cap);
+        let net = self.net();
+        let free = cap.saturating_sub(len + net.reserved);
+        let i = match net.grants.iter().position(|x| x.node == *node) {
+            Some(i) => i,
+            None => {
+                net.grants.push(Grant {
+                    node: node.clone(),
+                    reserved: 0,
+                    last_seq: 0,
+                    acked_sent: 0,
+                });
+                net.grants.len() - 1
+            }
+        };
+        let grant = &mut net.grants[i];
+        let add = if others_wait || grant.reserved * 2 > g {
+            0
+        } else {
+            free.min(g - grant.reserved)
+        };
+        if add == 0 && grant.acked_sent == grant.last_seq {
+            return;
+        }
+        grant.reserved += add;
+        grant.acked_sent = grant.last_seq;
+        let acked = grant.last_seq;
+        net.reserved += add;
+        let msg = FromHome::Credit {
+            chan: wire_id(self.core),
+            stream: stream_party(node),
+            acked,
+            credit: add as u64,
+        };
+        self.transmit(node, Message::FromHome(msg));
+    }
+
+    /// A value `from` sent against credit: take it (room was reserved for it).
+    fn take_stream(&mut self, from: &NodeId, op: OpId, value: Payload) {
+        let g = grant_size(self.core.id.cap);
+        let net = self.net();
+        let Some(grant) = net.grants.iter_mut().find(|x| x.node == *from) else {
+            return self.uncredited(from);
+        };
+        if op.seq <= grant.last_seq {
+            if let Some(c) = &self.core.cluster {
+                c.count_repeat();
+            }
+            return;
+        }
+        if grant.reserved == 0 || op.party != stream_party(from) {
+            return self.uncredited(from);
+        }
+        grant.last_seq = op.seq;
+        grant.reserved -= 1;
+        let top_up = grant.reserved * 2 <= g;
+        net.reserved -= 1;
+        if let Some(c) = &self.core.cluster {
+            c.count_streamed();
+        }
+        if let Err(v) = self.deliver(Value::Encoded(value.0)) {
+            self.buffer.push_back(v);
+        }
+        self.publish();
+        if top_up {
+            self.maybe_grant(from);
+        }
+    }
+
+    /// A stream value with no credit behind it: a peer breaking the protocol. Refused and
+    /// counted; nothing else changes.
+    fn uncredited(&self, from: &NodeId) {
+        tracing::warn!(channel = ?self.core.id, %from, "stream value without credit refused");
+        if let Some(c) = &self.core.cluster {
+            c.count_uncredited();
+        }
     }
 
     /// Hands `v` to a remote receiver, or gives it back when it does not encode (the
@@ -337,6 +472,7 @@ impl StateGuard<'_> {
                 self.transmit(from, Message::FromHome(FromHome::Opened { chan, closed }));
             }
             ToHome::Release { .. } => {}
+            ToHome::Stream { op, value, .. } => self.take_stream(from, op, value),
         }
     }
 
@@ -376,11 +512,55 @@ impl StateGuard<'_> {
     }
 
     /// Drops the waiting operations of `node`'s parties (it restarted: at most once).
-    fn forget_node(&mut self, node: &NodeId) {
+    fn forget_node(&mut self, node: &NodeId, restarted: bool) {
         let keep = |w: &Waiter| !matches!(w, Waiter::Remote(p) if p.node == *node);
         self.senders.retain(keep);
         self.receivers.retain(keep);
+        if restarted {
+            // Its stream died with it: release the room its credit held.
+            if let Some(net) = self.net.as_mut() {
+                if let Some(i) = net.grants.iter().position(|x| x.node == *node) {
+                    let grant = net.grants.swap_remove(i);
+                    net.reserved -= grant.reserved;
+                }
+            }
+        }
         self.publish();
+    }
+
+    // ---- credit, proxy side ------------------------------------------------------------------
+
+    /// Completes a send against this node's credit, if it has any: the value goes to the
+    /// home as the next of this node's stream. Gives the bytes back without credit.
+    fn try_stream(&mut self, home: &NodeId, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
+        let me = match &self.core.cluster {
+            Some(c) if self.core.id.cap > 0 => c.me.clone(),
+            _ => return Err(bytes),
+        };
+        let chan = wire_id(self.core);
+        let net = self.net();
+        if net.credit == 0 {
+            return Err(bytes);
+        }
+        net.credit -= 1;
+        net.stream_seq += 1;
+        let seq = net.stream_seq;
+        let msg = ToHome::Stream {
+            chan,
+            op: OpId {
+                party: stream_party(&me),
+                epoch: 0,
+                seq,
+            },
+            value: Payload(bytes),
+        };
+        net.unacked.push_back((seq, msg.clone()));
+        // Sent under the lock, not after it like other messages: the stream's numbers must
+        // leave in order (the home drops a number not above the last it took).
+        if let Some(cluster) = &self.core.cluster {
+            cluster.transmit(home, Message::ToHome(msg));
+        }
+        Ok(())
     }
 
     // ---- proxy side --------------------------------------------------------------------------
@@ -421,6 +601,14 @@ impl StateGuard<'_> {
                 task.respond(crate::task::Response(ResponseKind::Channel(e, Some(value))));
                 return Some(task);
             }
+        };
+        let bytes = match self.try_stream(&home, bytes) {
+            Ok(()) => {
+                task.chans.put(chan);
+                task.respond(crate::task::Response(ResponseKind::Unit));
+                return Some(task);
+            }
+            Err(bytes) => bytes,
         };
         let op = self.new_op(task.shared.id.party(), task.epoch)?;
         let msg = ToHome::Send {
@@ -511,6 +699,10 @@ impl StateGuard<'_> {
                 return Poll::Ready(Err((e, Some(v))));
             }
         };
+        let bytes = match self.try_stream(&home, bytes) {
+            Ok(()) => return Poll::Ready(Ok(())),
+            Err(bytes) => bytes,
+        };
         let party = self.ext_party();
         let Some(op) = self.new_op(party, 0) else {
             return Poll::Ready(Err((ChannelError::Closed, Some(v))));
@@ -561,6 +753,7 @@ impl StateGuard<'_> {
     /// Closes a channel whose home is `home`: there, for everyone.
     pub(super) fn proxy_close(&mut self, home: NodeId) {
         self.closed = true;
+        self.net().credit = 0;
         self.publish();
         let chan = wire_id(self.core);
         self.transmit(&home, Message::ToHome(ToHome::Close { chan }));
@@ -682,6 +875,7 @@ impl StateGuard<'_> {
                         Outcome::Received(p) => ResponseKind::Value(Value::Encoded(p.0)),
                         Outcome::Closed { .. } => {
                             self.closed = true;
+                            self.net().credit = 0;
                             ResponseKind::Channel(ChannelError::Closed, task.take_send_value())
                         }
                         Outcome::Rejected {
@@ -716,6 +910,7 @@ impl StateGuard<'_> {
                     }
                     Outcome::Closed { .. } => {
                         self.closed = true;
+                        self.net().credit = 0;
                         Err(ChannelError::Closed)
                     }
                     Outcome::Rejected {
@@ -758,7 +953,12 @@ impl StateGuard<'_> {
         let Some(net) = self.net.as_mut() else {
             return 0;
         };
-        let mut again = Vec::new();
+        let mut again: Vec<(NodeId, Message)> = Vec::new();
+        if net.home.as_ref() == Some(peer) {
+            for (_, msg) in &net.unacked {
+                again.push((peer.clone(), Message::ToHome(msg.clone())));
+            }
+        }
         for f in net
             .in_flight
             .iter()
@@ -774,7 +974,12 @@ impl StateGuard<'_> {
             again.push((peer.clone(), Message::ToHome(msg)));
         }
         let n = again.len();
-        net.outbox.extend(again);
+        // Under the lock, so that a stream value sent meanwhile cannot overtake these.
+        if let Some(cluster) = &self.core.cluster {
+            for (to, message) in again {
+                cluster.transmit(&to, message);
+            }
+        }
         n
     }
 
@@ -786,6 +991,13 @@ impl StateGuard<'_> {
         let Some(net) = self.net.as_mut() else {
             return 0;
         };
+        if net.home.as_ref() == Some(peer) {
+            net.credit = 0;
+            if restarted {
+                // Completed here, lost there: at most once across a crash.
+                net.unacked.clear();
+            }
+        }
         let mut failed = Vec::new();
         let mut kept = Vec::new();
         for mut f in std::mem::take(&mut net.in_flight) {
@@ -957,6 +1169,28 @@ impl ChanCore {
         false
     }
 
+    /// The home granted credit and acknowledged this node's stream up to `acked`.
+    pub(crate) fn on_credit(&self, acked: u64, credit: u64) {
+        let mut st = self.enter();
+        let net = st.net();
+        net.credit += credit;
+        while net.unacked.front().is_some_and(|(seq, _)| *seq <= acked) {
+            net.unacked.pop_front();
+        }
+        st.publish();
+    }
+
+    /// The home and identity of this channel when this node's stream to it has values not
+    /// yet acknowledged.
+    pub(crate) fn unacked_stream(&self) -> Option<(NodeId, proto::ChannelId)> {
+        let st = self.enter();
+        let net = st.net.as_ref()?;
+        if net.unacked.is_empty() {
+            return None;
+        }
+        Some((net.home.clone()?, wire_id(self)))
+    }
+
     /// Asks again for an operation the home refused for now.
     pub(crate) fn retry(&self, op: OpId) {
         let task = self.enter().retry(op);
@@ -980,7 +1214,7 @@ impl ChanCore {
     /// wait for here. Returns how many of this node's operations failed.
     pub(crate) fn peer_gone(&self, peer: &NodeId, restarted: bool) -> usize {
         let mut st = self.enter();
-        st.forget_node(peer);
+        st.forget_node(peer, restarted);
         st.fail_home(peer, restarted)
     }
 }

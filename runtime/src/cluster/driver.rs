@@ -162,6 +162,16 @@ fn on_message(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, from: &NodeId, mess
                     core.closed_at_home();
                 }
             }
+            FromHome::Credit {
+                chan,
+                acked,
+                credit,
+                ..
+            } => {
+                if let Some(core) = node.channel_named(chan.name.as_str()) {
+                    core.on_credit(acked, credit);
+                }
+            }
             FromHome::BalanceIs { query, .. } => {
                 if let Some(tx) = cluster.queries.lock().remove(&query) {
                     tx.send(()).ok();

@@ -54,6 +54,31 @@
 //! once across a crash). A peer that stays away for the grace period ([`NodeBuilder::grace`](crate::NodeBuilder::grace))
 //! after its connection went down is declared down the same way, and leaves the membership.
 //!
+//! # Credit: streaming sends on buffered channels
+//!
+//! A send on a buffered channel completes when the buffer takes the value, so a node can
+//! complete it itself if the home has set room aside for it. When the home completes a
+//! node's send and its buffer has room that no one waits for, it grants the node **credit**
+//! (`FromHome::Credit`): up to half the capacity, out of the room not already granted. The
+//! node then completes that many sends at once and streams their values to the home
+//! (`ToHome::Stream`), numbered in order, without waiting; the home takes each into the
+//! buffer (or hands it to a waiting receiver), tops the credit up when half of it is used,
+//! and acknowledges the stream cumulatively in the same message. A node keeps what it
+//! streamed until acknowledged and sends it again after a reconnect; the home drops a number
+//! it has already taken, so a value is taken once. So:
+//!
+//! - **FIFO per sender** holds: a node's stream and its other messages about the channel
+//!   travel on one lane, streamed values are sent under the channel's lock in the order
+//!   their numbers were drawn, and a task that moves first waits until its node's streams
+//!   reached their homes.
+//! - **Capacity**: other senders still see the buffer's capacity (granted room is extra), so
+//!   the buffer may briefly hold up to the capacity plus the credit outstanding — at most
+//!   twice the capacity. Values are never refused for lack of room once credited.
+//! - **Close**: values already credited are taken even after a close (their sends completed
+//!   before the sender learnt of it); a node stops streaming once it learns of the close.
+//! - **Crash**: values streamed to a home that restarts before taking them are lost with it
+//!   (at most once across a crash); a home that is only unreachable gets them again.
+//!
 //! # Threads and buffers
 //!
 //! One tokio task reads the mesh's inbox and applies each message under the channel's lock
@@ -74,10 +99,11 @@
 //!   buffered values only.
 //! - Membership is what this node is connected to: connect every pair of nodes that share
 //!   channels (there is no gossip of members yet).
-//! - Every remote operation is a round trip to the home plus an acknowledgement, so one
-//!   party moves at most one value per round trip (figures: `benches/README.md`, B8/B9).
-//!   Sends on a buffered channel completed against credit held by the sender's node would
-//!   stream instead.
+//! - Receives and rendezvous sends from a node that is not the home are a round trip each
+//!   plus an acknowledgement (figures: `benches/README.md`, B8/B9); only buffered sends
+//!   stream.
+//! - A channel that other nodes have used keeps its bookkeeping (operation log, credit) and
+//!   so is never forgotten by this node.
 
 mod driver;
 
@@ -118,6 +144,12 @@ pub struct ClusterStats {
     pub sent: u64,
     /// Messages the mesh could not send (the peer was down); resent on its return.
     pub dropped: u64,
+    /// Values taken here, at their home, from other nodes' credited sends (streamed, not
+    /// answered one by one).
+    pub streamed: u64,
+    /// Credited sends refused because the sending node held no credit (a peer breaking
+    /// the protocol).
+    pub uncredited: u64,
 }
 
 #[derive(Default)]
@@ -131,6 +163,8 @@ struct Counters {
     received: AtomicU64,
     sent: AtomicU64,
     dropped: AtomicU64,
+    uncredited: AtomicU64,
+    streamed: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -263,6 +297,33 @@ impl Cluster {
         answered
     }
 
+    /// Waits until every value this node streamed against credit has reached its home (a
+    /// balance query on the same channel, hence the same lane, answers after them). A task
+    /// that moves waits for this, so its next sends from elsewhere cannot overtake them.
+    /// Gives up on a home after 5 s (it is down: what it had not taken is lost with it).
+    pub(crate) async fn flush_streams(self: &Arc<Self>) {
+        let Some(node) = self.node() else { return };
+        for core in node.cores() {
+            let Some((home, chan)) = core.unacked_stream() else {
+                continue;
+            };
+            let query = self.next_query.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.queries.lock().insert(query, tx);
+            self.transmit(
+                &home,
+                Message::ToHome(tern_net::proto::ToHome::Balance { chan, query }),
+            );
+            if tokio::time::timeout(Duration::from_secs(5), rx)
+                .await
+                .is_err()
+            {
+                tracing::warn!(node = %self.me, %home, "stream not flushed within 5 s");
+            }
+            self.queries.lock().remove(&query);
+        }
+    }
+
     /// Whether `peer` is up or within its grace period.
     pub(crate) fn is_member(&self, peer: &NodeId) -> bool {
         self.members.lock().list.contains(peer)
@@ -335,11 +396,21 @@ impl Cluster {
             received: get(&s.received),
             sent: get(&s.sent),
             dropped: get(&s.dropped),
+            uncredited: get(&s.uncredited),
+            streamed: get(&s.streamed),
         }
     }
 
     pub(crate) fn count_mismatch(&self) {
         bump(&self.stats.mismatches);
+    }
+
+    pub(crate) fn count_streamed(&self) {
+        bump(&self.stats.streamed);
+    }
+
+    pub(crate) fn count_uncredited(&self) {
+        bump(&self.stats.uncredited);
     }
 
     pub(crate) fn count_withdrawn(&self) {
