@@ -64,6 +64,14 @@ async fn buffered_fifo_across_nodes_and_close() {
         tx_a.send(i).await.unwrap();
         tx_c.send(1000 + i).await.unwrap();
     }
+    // The home holds the buffer. Sends completed against credit (see `tern::cluster`,
+    // "Credit") may still be on their way to it: wait for them, they are never refused.
+    for _ in 0..1000 {
+        if rx.len() == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(rx.len(), 8, "the home holds the buffer");
     let a = tokio::spawn(async move {
         for i in 4..200 {

@@ -74,6 +74,9 @@
 //! - **Capacity**: other senders still see the buffer's capacity (granted room is extra), so
 //!   the buffer may briefly hold up to the capacity plus the credit outstanding — at most
 //!   twice the capacity. Values are never refused for lack of room once credited.
+//! - **Completion**: a send completed against credit has its room reserved at the home, and
+//!   the home will take its value, in order, exactly once; until the value arrives, the
+//!   home's `len` does not count it.
 //! - **Close**: values already credited are taken even after a close (their sends completed
 //!   before the sender learnt of it); a node stops streaming once it learns of the close.
 //! - **Crash**: values streamed to a home that restarts before taking them are lost with it
