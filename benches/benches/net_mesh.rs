@@ -26,10 +26,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use tern_benches::quinn_peers::{
-    endpoint, join, push_frame, raw_echo, raw_pair, raw_read, raw_round_trips, raw_stream,
-    raw_write, read_frame, RawPair,
-};
+use tern_benches::quinn_peers::{endpoint, join, RawEcho, RawOneWay};
 use tern_net::proto::{
     encode, ChannelId, Incarnation, Limits, Message, NodeId, OpId, PartyId, Payload, ToHome,
 };
@@ -232,47 +229,12 @@ fn round_trip(c: &mut Criterion, rt: &Runtime, len: usize) {
     });
 
     // Raw quinn: one bidirectional stream, echoed by a task on beta.
-    let RawPair {
-        alpha: alpha_conn,
-        beta: beta_conn,
-        _endpoints,
-    } = rt.block_on(raw_pair("rt-raw-alpha", "rt-raw-beta"));
-    let (mut send, mut recv) = rt.block_on(async {
-        let (mut send, recv) = alpha_conn.open_bi().await.unwrap_or_else(|e| panic!("{e}"));
-        // The peer learns of a stream when data arrives on it: round trip 0 opens it.
-        let mut first = Vec::new();
-        push_frame(&mut first, 0, len);
-        send.write_all(&first)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        (send, recv)
-    });
-    let echo = rt.spawn(async move {
-        let (send, recv) = beta_conn
-            .accept_bi()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        raw_echo(send, recv, len).await;
-        beta_conn
-    });
-    let mut back = vec![0; len];
-    assert_eq!(rt.block_on(read_frame(&mut recv, &mut back)), 0);
-    let mut seq = 1;
-    rt.block_on(raw_round_trips(&mut send, &mut recv, len, seq, 1000));
-    seq += 1000;
+    let mut raw = RawEcho::start(rt, ("rt-raw-alpha", "rt-raw-beta"), len);
+    raw.round_trips(rt, 1000);
     group.bench_function("raw-quinn", |b| {
-        b.iter_custom(|iters| {
-            let d = rt.block_on(raw_round_trips(&mut send, &mut recv, len, seq, iters));
-            seq += iters;
-            d
-        });
+        b.iter_custom(|iters| raw.round_trips(rt, iters))
     });
-    rt.block_on(async {
-        send.finish().unwrap_or_else(|e| panic!("{e}"));
-        let beta_conn = join(echo).await;
-        alpha_conn.close(0u32.into(), b"done");
-        beta_conn.closed().await;
-    });
+    raw.finish(rt);
     group.finish();
 }
 
@@ -306,46 +268,10 @@ fn throughput(c: &mut Criterion, rt: &Runtime, len: usize) {
         ("raw-quinn-batched", batch_bytes),
         ("raw-quinn-per-frame", 1),
     ] {
-        let RawPair {
-            alpha: alpha_conn,
-            beta: beta_conn,
-            _endpoints,
-        } = rt.block_on(raw_pair("tp-raw-alpha", "tp-raw-beta"));
-        let mut pending = Vec::new();
-        let (mut send, mut recv) = rt.block_on(async {
-            let send = alpha_conn
-                .open_uni()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            // Frame 0 makes the stream known to beta.
-            let send = raw_write(send, len, batch, 0, 1).await;
-            let mut recv = beta_conn
-                .accept_uni()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            raw_read(&mut recv, &mut pending, len, 0, 1).await;
-            (Some(send), recv)
-        });
-        let mut seq = 1;
-        let mut run = |seq: &mut u64, count: u64| {
-            let stream = send.take().unwrap_or_else(|| panic!("no stream"));
-            let (d, stream) = rt.block_on(raw_stream(
-                stream,
-                &mut recv,
-                &mut pending,
-                (len, batch),
-                (*seq, count),
-            ));
-            send = Some(stream);
-            *seq += count;
-            d
-        };
-        run(&mut seq, 10_000);
-        group.bench_function(label, |b| b.iter_custom(|iters| run(&mut seq, iters)));
-        rt.block_on(async {
-            alpha_conn.close(0u32.into(), b"done");
-            beta_conn.closed().await;
-        });
+        let mut raw = RawOneWay::start(rt, ("tp-raw-alpha", "tp-raw-beta"), len, batch);
+        raw.run(rt, 10_000);
+        group.bench_function(label, |b| b.iter_custom(|iters| raw.run(rt, iters)));
+        raw.finish(rt);
     }
     group.finish();
 }
