@@ -28,7 +28,10 @@
 //!
 //! The futures are cancel-safe: dropping a [`RecvFuture`] before it completes loses no value (a
 //! value handed to it and not yet read goes back to the front of the channel); dropping a
-//! [`SendFuture`] before it completes means the value was not sent.
+//! [`SendFuture`] before it completes means the value was not sent. On a node that is not the
+//! channel's home (see [`crate::cluster`]), a dropped receive's value, if the home had already
+//! handed it over, goes to this node's next receiver of the channel; a dropped send is
+//! withdrawn at the home, but if the home had already taken the value, it was sent.
 
 pub(crate) mod core;
 pub(crate) mod remote;
