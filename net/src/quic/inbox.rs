@@ -33,6 +33,7 @@ use tokio::sync::Notify;
 
 use super::events::Delivery;
 use super::link::lock;
+use super::waiting::{wait_turn, CountsWaiters};
 
 /// A delivery and the bytes of inbox room it takes.
 pub(super) type Item = (Delivery, usize);
@@ -54,6 +55,12 @@ struct State {
     dropped: bool,
 }
 
+impl CountsWaiters for State {
+    fn waiting(&mut self) -> &mut usize {
+        &mut self.waiting
+    }
+}
+
 /// The queue shared by the mesh's producers and its [`Inbox`].
 pub(super) struct InboxQueue {
     state: Mutex<State>,
@@ -65,22 +72,6 @@ pub(super) struct InboxQueue {
     room: Notify,
     /// Orders producers that found no room, first come first served.
     turnstile: tokio::sync::Mutex<()>,
-}
-
-/// Counts a producer as waiting while it lives.
-struct Waiting<'a>(&'a InboxQueue);
-
-impl<'a> Waiting<'a> {
-    fn new(queue: &'a InboxQueue) -> Self {
-        lock(&queue.state).waiting += 1;
-        Waiting(queue)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        lock(&self.0.state).waiting -= 1;
-    }
 }
 
 /// Whether a push moved everything, or why not.
@@ -131,18 +122,14 @@ impl InboxQueue {
             Moved::Dropped => return false,
             Moved::Some => {}
         }
-        let _waiting = Waiting::new(self);
-        let _turn = self.turnstile.lock().await;
-        loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
+        wait_turn(&self.state, &self.room, &self.turnstile, || {
             match self.move_fitting(items, true) {
-                Moved::All => return true,
-                Moved::Dropped => return false,
-                Moved::Some => room.await,
+                Moved::All => Some(true),
+                Moved::Dropped => Some(false),
+                Moved::Some => None,
             }
-        }
+        })
+        .await
     }
 
     /// Appends one delivery taking `size` bytes, waiting for room; `false` if the inbox was

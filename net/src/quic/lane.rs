@@ -37,6 +37,7 @@ use crate::proto::{encode, Limits, Message, ProtoError};
 
 use super::link::{code, lock, Link, LocalClose};
 use super::mesh::Shared;
+use super::waiting::{wait_turn, CountsWaiters};
 
 /// The most a block starts with when the lane was idle.
 const MAX_FIRST_BLOCK: usize = 4 << 10;
@@ -103,6 +104,12 @@ struct State {
     open: bool,
 }
 
+impl CountsWaiters for State {
+    fn waiting(&mut self) -> &mut usize {
+        &mut self.waiting
+    }
+}
+
 /// One lane's queue, shared by its senders and its writer.
 pub(super) struct Lane {
     state: Mutex<State>,
@@ -117,22 +124,6 @@ pub(super) struct Lane {
     room: Notify,
     /// Orders senders that found no room, first come first served.
     turnstile: tokio::sync::Mutex<()>,
-}
-
-/// Counts a sender as waiting while it lives.
-struct Waiting<'a>(&'a Lane);
-
-impl<'a> Waiting<'a> {
-    fn new(lane: &'a Lane) -> Self {
-        lock(&lane.state).waiting += 1;
-        Waiting(lane)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        lock(&self.0.state).waiting -= 1;
-    }
 }
 
 impl Lane {
@@ -169,18 +160,14 @@ impl Lane {
             Push::Closed => return false,
             Push::Full => {}
         }
-        let _waiting = Waiting::new(self);
-        let _turn = self.turnstile.lock().await;
-        loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
+        wait_turn(&self.state, &self.room, &self.turnstile, || {
             match self.push_now(frame, true) {
-                Push::Queued => return true,
-                Push::Closed => return false,
-                Push::Full => room.await,
+                Push::Queued => Some(true),
+                Push::Closed => Some(false),
+                Push::Full => None,
             }
-        }
+        })
+        .await
     }
 
     /// Queues `frame` if it fits; `first` says the caller is the sender at the head of the

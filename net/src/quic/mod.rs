@@ -37,6 +37,7 @@ mod lane;
 mod link;
 pub mod mesh;
 mod peers;
+mod waiting;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
