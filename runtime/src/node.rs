@@ -429,19 +429,9 @@ impl Node {
                 addr,
                 reason: e.to_string(),
             })?;
-        // The mesh reports the connection to the driver through its inbox; wait until the
-        // driver has counted the peer as a member, so channels opened next are homed over it.
-        while !cluster.is_member(&peer) {
-            if cluster.mesh().peer_info(&peer).is_none() {
-                return Err(NodeError::Connect {
-                    addr,
-                    reason: format!("the connection to {peer} went down"),
-                }
-                .into());
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        // And until the peer counts this node too, so that both compute the same homes.
+        // Wait until both ends count each other as members, so that channels used next are
+        // homed alike on both: the peer's answer comes after its `Up` of this connection, and
+        // reaches this node's driver after this node's `Up` of it.
         if !cluster.sync_with(&peer).await {
             return Err(NodeError::Connect {
                 addr,

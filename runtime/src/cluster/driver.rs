@@ -60,16 +60,16 @@ pub(super) async fn write_lane(
     }
 }
 
-/// The channel core a message from a peer is about, made if this node has none of that
-/// name. `None` when this node holds the name with another type or capacity (the message is
-/// then refused and counted).
+/// The channel core `msg` is about, made if this node has none of that name. When this node
+/// holds the name with another type or capacity, the message is refused (a send gets its
+/// value back), counted, and `None` returned.
 fn core_for(
     cluster: &Arc<Cluster>,
     node: &Arc<NodeInner>,
     from: &NodeId,
-    chan: &tern_net::proto::ChannelId,
-    op: Option<(tern_net::proto::OpId, Option<tern_net::proto::Payload>)>,
-) -> Option<Arc<ChanCore>> {
+    msg: ToHome,
+) -> Option<(Arc<ChanCore>, ToHome)> {
+    let chan = msg.chan();
     let id = crate::channel::ChannelId {
         name: chan.name.as_str().into(),
         ty: chan.ty.0,
@@ -77,7 +77,7 @@ fn core_for(
     };
     let core = NodeInner::core_for(node, id.clone());
     if core.id() == &id {
-        return Some(core);
+        return Some((core, msg));
     }
     cluster.count_mismatch();
     tracing::debug!(node = %cluster.me, %from, channel = ?chan, "channel message refused: type or capacity mismatch");
@@ -86,14 +86,25 @@ fn core_for(
         found_ty: tern_net::proto::TypeKey(found.ty),
         found_cap: found.cap as u64,
     };
-    let reply = match op {
-        Some((op, value)) => FromHome::Done {
-            chan: chan.clone(),
+    let reply = match msg {
+        ToHome::Send { chan, op, value } => FromHome::Done {
+            chan,
             op,
-            outcome: Outcome::Rejected { reason, value },
+            outcome: Outcome::Rejected {
+                reason,
+                value: Some(value),
+            },
         },
-        None => FromHome::Rejected {
-            chan: chan.clone(),
+        ToHome::Recv { chan, op } => FromHome::Done {
+            chan,
+            op,
+            outcome: Outcome::Rejected {
+                reason,
+                value: None,
+            },
+        },
+        other => FromHome::Rejected {
+            chan: other.chan().clone(),
             reason,
         },
     };
@@ -104,11 +115,6 @@ fn core_for(
 fn on_message(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, from: &NodeId, message: Message) {
     match message {
         Message::ToHome(msg) => {
-            let op = match &msg {
-                ToHome::Send { op, value, .. } => Some((*op, Some(value.clone()))),
-                ToHome::Recv { op, .. } => Some((*op, None)),
-                _ => None,
-            };
             if let ToHome::Balance { chan, query } = &msg {
                 if node.channel_named(chan.name.as_str()).is_none() {
                     // A channel nobody has used here is empty; asking does not create it
@@ -133,7 +139,7 @@ fn on_message(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, from: &NodeId, mess
                 }
                 return;
             }
-            let Some(core) = core_for(cluster, node, from, msg.chan(), op) else {
+            let Some((core, msg)) = core_for(cluster, node, from, msg) else {
                 return;
             };
             if !core.on_to_home(from, msg) {

@@ -116,7 +116,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tern_net::proto::{home_of, Incarnation, Message, NodeId, OpId, PartyId};
-use tern_net::quic::{mesh::lane_of, Mesh, SendError};
+use tern_net::quic::{mesh::lane_of, Mesh, SendError, LANES};
 use tokio::sync::mpsc;
 
 use crate::node::NodeInner;
@@ -201,7 +201,8 @@ pub(crate) struct Cluster {
     members: parking_lot::Mutex<Members>,
     /// Grows whenever the membership changes (channels cache their home per epoch).
     epoch: AtomicU64,
-    writers: parking_lot::Mutex<HashMap<(NodeId, usize), Writer>>,
+    /// Per peer, the writer of each lane (made on first use).
+    writers: parking_lot::Mutex<HashMap<NodeId, Box<[Option<Writer>; LANES]>>>,
     rt: tokio::runtime::Handle,
     next_op: AtomicU64,
     downs: AtomicU64,
@@ -327,11 +328,6 @@ impl Cluster {
         }
     }
 
-    /// Whether `peer` is up or within its grace period.
-    pub(crate) fn is_member(&self, peer: &NodeId) -> bool {
-        self.members.lock().list.contains(peer)
-    }
-
     /// A fresh operation id for a party.
     pub(crate) fn op(&self, party: PartyId, epoch: u64) -> OpId {
         OpId {
@@ -349,8 +345,13 @@ impl Cluster {
             return;
         };
         let mut writers = self.writers.lock();
-        let key = (peer.clone(), lane);
-        let writer = writers.entry(key).or_insert_with(|| {
+        if !writers.contains_key(peer) {
+            writers.insert(peer.clone(), Box::new(std::array::from_fn(|_| None)));
+        }
+        let Some(lanes) = writers.get_mut(peer) else {
+            return;
+        };
+        let writer = lanes[lane].get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let backlog = Arc::new(AtomicUsize::new(0));
             self.rt.spawn(driver::write_lane(

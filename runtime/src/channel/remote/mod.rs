@@ -209,13 +209,13 @@ impl StateGuard<'_> {
     /// The channel's home when it is another node. Call only on a node with a cluster.
     #[inline]
     pub(super) fn remote_home(&mut self) -> Option<NodeId> {
-        let cluster = self.core.cluster.as_deref()?;
+        let core = self.core;
+        let cluster = core.cluster.as_deref()?;
         let epoch = cluster.epoch();
-        let name = std::sync::Arc::clone(&self.core.id.name);
         let net = self.net();
         if net.epoch != epoch {
             net.epoch = epoch;
-            net.home = cluster.home_of(&name);
+            net.home = cluster.home_of(&core.id.name);
         }
         net.home.clone()
     }
