@@ -325,8 +325,11 @@ impl ChanCore {
     /// The home granted credit and acknowledged this node's stream up to `acked`.
     pub(crate) fn on_credit(&self, acked: u64, credit: u64) {
         let mut st = self.enter();
+        let closed = st.closed;
         let net = st.net();
-        net.credit += credit;
+        if !closed {
+            net.credit += credit;
+        }
         while net.unacked.front().is_some_and(|(seq, _)| *seq <= acked) {
             net.unacked.pop_front();
         }

@@ -11,15 +11,15 @@ impl StateGuard<'_> {
         home: &NodeId,
         bytes: Vec<u8>,
     ) -> Result<(), Vec<u8>> {
-        let me = match &self.core.cluster {
-            Some(c) if self.core.id.cap > 0 => c.me.clone(),
-            _ => return Err(bytes),
+        // A closed channel takes no more credited sends (a grant may arrive after the close).
+        if self.core.id.cap == 0 || self.closed || self.net().credit == 0 {
+            return Err(bytes);
+        }
+        let Some(me) = self.core.cluster.as_ref().map(|c| c.me.clone()) else {
+            return Err(bytes);
         };
         let chan = wire_id(self.core);
         let net = self.net();
-        if net.credit == 0 {
-            return Err(bytes);
-        }
         net.credit -= 1;
         net.stream_seq += 1;
         let seq = net.stream_seq;
