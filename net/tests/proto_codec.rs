@@ -3,6 +3,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use tern_net::proto::migrate::{Command, ControlReply, Migrate, MoveRefusal};
 use tern_net::proto::{
     encode, ChannelId, Decoder, FromHome, GoodbyeReason, Hello, HelloAck, Incarnation, Limits,
     Message, NodeId, OpId, Outcome, PartyId, Payload, ProtoError, RefuseReason, Rejection, ToHome,
@@ -125,6 +126,85 @@ fn from_home() -> impl Strategy<Value = FromHome> {
     ]
 }
 
+fn refusal() -> impl Strategy<Value = MoveRefusal> {
+    prop_oneof![
+        name().prop_map(|key| MoveRefusal::UnknownType { key }),
+        (name(), any::<u64>(), any::<u64>()).prop_map(|(key, snapshot, local)| {
+            MoveRefusal::Fingerprint {
+                key,
+                snapshot,
+                local,
+            }
+        }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(size, limit)| MoveRefusal::Oversize { size, limit }),
+        name().prop_map(|detail| MoveRefusal::Snapshot { detail }),
+        any::<u64>().prop_map(|limit| MoveRefusal::OverCapacity { limit }),
+        Just(MoveRefusal::ShuttingDown),
+        Just(MoveRefusal::Busy),
+        any::<u64>().prop_map(|current| MoveRefusal::Stale { current }),
+        Just(MoveRefusal::Unreachable),
+    ]
+}
+
+fn migrate() -> impl Strategy<Value = Migrate> {
+    let task = || op().prop_map(|o| o.party);
+    prop_oneof![
+        (task(), any::<u64>(), node(), payload()).prop_map(|(task, epoch, home, snapshot)| {
+            Migrate::Offer {
+                task,
+                epoch,
+                home,
+                snapshot,
+            }
+        }),
+        (task(), any::<u64>()).prop_map(|(task, epoch)| Migrate::Installed { task, epoch }),
+        (task(), any::<u64>(), refusal()).prop_map(|(task, epoch, reason)| Migrate::Refused {
+            task,
+            epoch,
+            reason
+        }),
+        (task(), any::<u64>()).prop_map(|(task, epoch)| Migrate::Commit { task, epoch }),
+        (task(), any::<u64>()).prop_map(|(task, epoch)| Migrate::Committed { task, epoch }),
+        (task(), any::<u64>(), node()).prop_map(|(task, epoch, node)| Migrate::Owner {
+            task,
+            epoch,
+            node
+        }),
+        (task(), any::<u64>(), payload()).prop_map(|(task, epoch, outcome)| Migrate::Ended {
+            task,
+            epoch,
+            outcome
+        }),
+        task().prop_map(|task| Migrate::EndedAck { task }),
+        (
+            task(),
+            any::<u64>(),
+            node(),
+            any::<u8>(),
+            prop_oneof![node().prop_map(Command::MoveTo), Just(Command::Locate)]
+        )
+            .prop_map(|(task, req, from, hops, cmd)| Migrate::Control {
+                task,
+                req,
+                from,
+                hops,
+                cmd
+            }),
+        (
+            task(),
+            any::<u64>(),
+            prop_oneof![
+                node().prop_map(|node| ControlReply::At { node }),
+                (node(), refusal())
+                    .prop_map(|(node, reason)| ControlReply::Refused { node, reason }),
+                Just(ControlReply::NotFound),
+            ]
+        )
+            .prop_map(|(task, req, reply)| Migrate::ControlReply { task, req, reply }),
+    ]
+}
+
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (version(), node(), any::<u64>(), any::<u32>()).prop_map(|(version, node, i, max)| {
@@ -154,6 +234,7 @@ fn message() -> impl Strategy<Value = Message> {
         .prop_map(Message::Goodbye),
         to_home().prop_map(Message::ToHome),
         from_home().prop_map(Message::FromHome),
+        migrate().prop_map(Message::Migrate),
     ]
 }
 
@@ -185,6 +266,18 @@ fn every_variant_has_a_strategy(m: &Message) {
             | FromHome::ChannelClosed { .. }
             | FromHome::BalanceIs { .. }
             | FromHome::Credit { .. } => {}
+        },
+        Message::Migrate(m) => match m {
+            Migrate::Offer { .. }
+            | Migrate::Installed { .. }
+            | Migrate::Refused { .. }
+            | Migrate::Commit { .. }
+            | Migrate::Committed { .. }
+            | Migrate::Owner { .. }
+            | Migrate::Ended { .. }
+            | Migrate::EndedAck { .. }
+            | Migrate::Control { .. }
+            | Migrate::ControlReply { .. } => {}
         },
     }
 }

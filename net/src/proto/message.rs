@@ -47,6 +47,8 @@ pub enum Message {
     ToHome(ToHome),
     /// A channel's home → a party's node.
     FromHome(FromHome),
+    /// Moving tasks between nodes, and finding them (see [`super::migrate`]).
+    Migrate(super::migrate::Migrate),
 }
 
 /// The dialer's greeting.
@@ -363,6 +365,7 @@ impl Message {
                 FromHome::BalanceIs { .. } => "FromHome::BalanceIs",
                 FromHome::Credit { .. } => "FromHome::Credit",
             },
+            Message::Migrate(m) => m.kind(),
         }
     }
 
@@ -381,7 +384,8 @@ impl Message {
             | Message::Refuse(_)
             | Message::Ping(_)
             | Message::Pong(_)
-            | Message::Goodbye(_) => Ok(()),
+            | Message::Goodbye(_)
+            | Message::Migrate(_) => Ok(()),
             Message::ToHome(m) => m.chan().name.check(limits),
             Message::FromHome(m) => m.chan().name.check(limits),
         }

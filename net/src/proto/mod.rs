@@ -140,6 +140,7 @@ mod error;
 mod home;
 mod ids;
 mod message;
+pub mod migrate;
 mod placement;
 
 pub use codec::{encode, Decoder, Limits, FRAME_HEADER_LEN};

@@ -751,7 +751,10 @@ async fn read_lane(shared: Arc<Shared>, peer: NodeId, recv: RecvStream) {
                     break;
                 };
                 match result {
-                    Ok((message @ (Message::ToHome(_) | Message::FromHome(_)), size)) => {
+                    Ok((
+                        message @ (Message::ToHome(_) | Message::FromHome(_) | Message::Migrate(_)),
+                        size,
+                    )) => {
                         read += size;
                         let delivery = Delivery::Message {
                             from: peer.clone(),

@@ -139,12 +139,16 @@ const CORE_IDLE: Duration = Duration::from_secs(24 * 3600);
 /// assert_eq!(lane_of(&Message::Ping(1)), None);
 /// ```
 pub fn lane_of(message: &Message) -> Option<usize> {
-    let name = match message {
-        Message::ToHome(m) => m.chan().name.as_str(),
-        Message::FromHome(m) => m.chan().name.as_str(),
+    let h = match message {
+        Message::ToHome(m) => fnv1a(m.chan().name.as_str().as_bytes()),
+        Message::FromHome(m) => fnv1a(m.chan().name.as_str().as_bytes()),
+        // All messages about one task travel on one lane.
+        Message::Migrate(m) => {
+            let t = m.task();
+            fnv1a(&[t.origin.to_le_bytes(), t.seq.to_le_bytes()].concat())
+        }
         _ => return None,
     };
-    let h = fnv1a(name.as_bytes());
     // Fold the high bits in: FNV's low bits alone are weak.
     Some(((h ^ (h >> 29) ^ (h >> 47)) % LANES as u64) as usize)
 }
