@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod corpus;
+pub mod golden;
 
 use serde::{Deserialize, Serialize};
 use tern::{Channel, Cx, Machine, Node, Step};
