@@ -549,7 +549,10 @@ impl Migrations {
 
     /// The ownership record of a task homed here that left: where it runs and at which epoch.
     pub fn owner(&self, task: PartyId) -> Option<(&NodeId, u64)> {
-        self.owners.get(&task).map(|(n, e)| (n, *e))
+        self.owners
+            .get(&task)
+            .filter(|(n, _)| n != &self.me)
+            .map(|(n, e)| (n, *e))
     }
 
     /// Where this node last sent `task`, if it has a pointer.
@@ -687,11 +690,9 @@ impl Migrations {
         if !newer {
             return;
         }
-        if node == self.me {
-            self.owners.remove(&task);
-        } else {
-            self.owners.insert(task, (node.clone(), epoch));
-        }
+        // A record saying "here" is kept (with its epoch) so that a late `Owner` of an
+        // earlier move cannot overwrite it.
+        self.owners.insert(task, (node.clone(), epoch));
         self.events
             .push_back(MoveEvent::Located { task, epoch, node });
     }
@@ -810,8 +811,14 @@ impl Migrations {
         if held {
             self.incoming.remove(&task);
             self.arrived.insert(task, epoch);
-            // It is here now: a pointer from an earlier visit is stale.
+            // It is here now: a pointer from an earlier visit is stale, and if it is homed
+            // here, its record says so.
             self.pointers.remove(&task);
+            if let Some(record) = self.owners.get_mut(&task) {
+                if record.1 < epoch {
+                    *record = (self.me.clone(), epoch);
+                }
+            }
             self.stats.arrived += 1;
             self.events.push_back(MoveEvent::Run { task, epoch });
         } else if self.arrived.get(&task) != Some(&epoch) {
