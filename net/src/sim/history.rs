@@ -39,7 +39,8 @@ pub enum Event {
         /// How.
         result: SendResult,
     },
-    /// `receiver` received (`sender`, `seq`) from `chan`.
+    /// `receiver` received (`sender`, `seq`) from `chan`, in its incarnation `epoch` on
+    /// `node`.
     Deliver {
         /// The receiver.
         receiver: u64,
@@ -49,8 +50,83 @@ pub enum Event {
         sender: u64,
         /// The value's message number.
         seq: u32,
+        /// The node of the receiving incarnation.
+        node: usize,
+        /// Its epoch.
+        epoch: u64,
     },
-    /// A party was lost with its node.
+    /// A party starts running on `node` with `epoch`: spawned (epoch 0), resumed on the
+    /// source after a failed move, or run on the target after the commit.
+    Run {
+        /// The party.
+        party: u64,
+        /// Where.
+        node: usize,
+        /// Its epoch there.
+        epoch: u64,
+    },
+    /// A running party stops at its suspension point to move (its pending operation is
+    /// being withdrawn); it runs nowhere until a `Run`.
+    Freeze {
+        /// The party.
+        party: u64,
+        /// Where.
+        node: usize,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// Migrate start: `from` offers the frozen party to `to`, where it would have `epoch`.
+    MoveStart {
+        /// The party.
+        party: u64,
+        /// The source.
+        from: usize,
+        /// The target.
+        to: usize,
+        /// The epoch offered.
+        epoch: u64,
+    },
+    /// Migrate commit: the target holds the party and the source dropped its copy (`Moved`).
+    MoveCommit {
+        /// The party.
+        party: u64,
+        /// The source.
+        from: usize,
+        /// The target.
+        to: usize,
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// Migrate abort: the move failed (`Failed`, refused or target down); the source resumes
+    /// the party (a `Run` follows at once).
+    MoveAbort {
+        /// The party.
+        party: u64,
+        /// The source.
+        node: usize,
+        /// The epoch that was offered.
+        epoch: u64,
+    },
+    /// The target installed the offered party and holds it, not running.
+    Held {
+        /// The party.
+        party: u64,
+        /// The target.
+        node: usize,
+        /// Its epoch there.
+        epoch: u64,
+    },
+    /// The target dropped a held copy (`Drop`: its source went down before the commit).
+    HeldDrop {
+        /// The party.
+        party: u64,
+        /// The target.
+        node: usize,
+        /// Its epoch there.
+        epoch: u64,
+    },
+    /// A party was lost: its last copy went with a crashed node, or with a move that a
+    /// crash broke.
     Died {
         /// The party's key.
         party: u64,
@@ -204,6 +280,47 @@ pub enum Violation {
     },
     /// I6: the run reached its time limit before the workload finished.
     Incomplete,
+    /// I3: a party started running on one node while it ran on another.
+    TwoIncarnations {
+        /// The party.
+        party: u64,
+        /// Where it started, and its epoch there.
+        started: (usize, u64),
+        /// Where it was running, and its epoch there.
+        running: (usize, u64),
+    },
+    /// I3: an incarnation older than one that already ran started running or delivered.
+    Stale {
+        /// The party.
+        party: u64,
+        /// The stale incarnation (node, epoch).
+        at: (usize, u64),
+        /// The newest epoch that had run.
+        newest: u64,
+        /// What it did (`"run"` or `"deliver"`).
+        did: &'static str,
+    },
+    /// I3: a value was delivered to an incarnation while another one was running.
+    DeliveredElsewhere {
+        /// The receiver.
+        receiver: u64,
+        /// The incarnation that took the value (node, epoch).
+        at: (usize, u64),
+        /// The incarnation running at that moment (node, epoch).
+        running: (usize, u64),
+    },
+    /// I3: a move started and the party ran neither on its source again nor on its target,
+    /// although neither crashed.
+    LostInMove {
+        /// The party.
+        party: u64,
+        /// The source.
+        from: usize,
+        /// The target.
+        to: usize,
+        /// The epoch offered.
+        epoch: u64,
+    },
     /// The protocol did something it must never do.
     Unexpected {
         /// When.
@@ -214,7 +331,7 @@ pub enum Violation {
 }
 
 impl Violation {
-    /// The invariant it breaks: `"I1"`, `"I2"`, `"I4"`, `"I6"`, or `"protocol"`.
+    /// The invariant it breaks: `"I1"`, `"I2"`, `"I3"`, `"I4"`, `"I6"`, or `"protocol"`.
     pub fn invariant(&self) -> &'static str {
         match self {
             Violation::Fifo { .. } => "I1",
@@ -225,6 +342,10 @@ impl Violation {
             Violation::Unfinished { .. } | Violation::NoResume { .. } | Violation::Incomplete => {
                 "I6"
             }
+            Violation::TwoIncarnations { .. }
+            | Violation::Stale { .. }
+            | Violation::DeliveredElsewhere { .. }
+            | Violation::LostInMove { .. } => "I3",
             Violation::Unexpected { .. } => "protocol",
         }
     }
@@ -275,6 +396,43 @@ impl fmt::Display for Violation {
                 "faults healed at {healed:?}, outstanding work first progressed at {first:?}"
             ),
             Violation::Incomplete => write!(f, "the workload did not finish in time"),
+            Violation::TwoIncarnations {
+                party,
+                started,
+                running,
+            } => write!(
+                f,
+                "party {party} started on n{} at epoch {} while it ran on n{} at epoch {}",
+                started.0, started.1, running.0, running.1
+            ),
+            Violation::Stale {
+                party,
+                at,
+                newest,
+                did,
+            } => write!(
+                f,
+                "party {party}: incarnation n{}@{} did {did} after epoch {newest} had run",
+                at.0, at.1
+            ),
+            Violation::DeliveredElsewhere {
+                receiver,
+                at,
+                running,
+            } => write!(
+                f,
+                "receiver {receiver}: a value went to n{}@{} while n{}@{} ran",
+                at.0, at.1, running.0, running.1
+            ),
+            Violation::LostInMove {
+                party,
+                from,
+                to,
+                epoch,
+            } => write!(
+                f,
+                "party {party} was lost moving n{from} -> n{to} (epoch {epoch}) with no crash of either"
+            ),
             Violation::Unexpected { at, what } => write!(f, "at {at:?}: {what}"),
         }
     }
@@ -295,6 +453,15 @@ impl Default for CheckConfig {
     }
 }
 
+struct MoveInfo {
+    party: u64,
+    from: usize,
+    to: usize,
+    epoch: u64,
+    at: Duration,
+    resolved: bool,
+}
+
 #[derive(Default)]
 struct SendInfo {
     at: Duration,
@@ -311,6 +478,12 @@ struct SendInfo {
 ///   one sees an increasing subsequence, which is what a receiver can observe.)
 /// - **I2 no duplicate:** every value is delivered at most once, only after it was sent, only
 ///   on its channel, and never when it was handed back to its sender.
+/// - **I3 single incarnation:** a party runs on one node at a time (it runs from its `Run`
+///   until its `Freeze` or its node's crash); no incarnation older than one that already
+///   ran runs again or takes a value; a value goes only to the running incarnation (or to
+///   a frozen one, when no other runs: the outcome rides in the snapshot); and every move
+///   ends with the party running again on its source (failed) or its target (committed),
+///   unless the source or the target crashed after the move began.
 /// - **I4 no loss without a crash:** a value the home took (`Sent`) is delivered, unless its
 ///   send began while a crash could still take it: before a node crashed, or before the
 ///   last node learnt of that crash ([`Event::Detect`]; never learnt: the run's end).
@@ -344,6 +517,12 @@ pub fn check(history: &History, config: &CheckConfig) -> Vec<Violation> {
     let mut crashes: Vec<(usize, Duration)> = Vec::new();
     let mut healed: Option<Duration> = None;
     let mut ended = false;
+    // I3: the incarnation each party runs now, the newest epoch that ran, the moves.
+    let mut running: BTreeMap<u64, (usize, u64)> = BTreeMap::new();
+    let mut newest: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut moves: Vec<MoveInfo> = Vec::new();
+    let mut open_move: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut crash_times: Vec<(usize, Duration)> = Vec::new();
     for (at, e) in &history.events {
         let at = *at;
         match e {
@@ -370,7 +549,25 @@ pub fn check(history: &History, config: &CheckConfig) -> Vec<Violation> {
                 chan,
                 sender,
                 seq,
+                node,
+                epoch,
             } => {
+                let inc = (*node, *epoch);
+                if let Some(r) = running.get(receiver).filter(|r| **r != inc) {
+                    out.push(Violation::DeliveredElsewhere {
+                        receiver: *receiver,
+                        at: inc,
+                        running: *r,
+                    });
+                }
+                if let Some(n) = newest.get(receiver).filter(|n| **n > *epoch) {
+                    out.push(Violation::Stale {
+                        party: *receiver,
+                        at: inc,
+                        newest: *n,
+                        did: "deliver",
+                    });
+                }
                 match sends.get_mut(&(*sender, *seq)) {
                     Some(s) if s.chan == *chan => s.delivered.push(at),
                     _ => out.push(Violation::Phantom {
@@ -397,7 +594,64 @@ pub fn check(history: &History, config: &CheckConfig) -> Vec<Violation> {
             Event::Died { party } => {
                 died.entry(*party).or_insert(at);
             }
-            Event::Crash { node } => crashes.push((*node, Duration::MAX)),
+            Event::Crash { node } => {
+                crashes.push((*node, Duration::MAX));
+                crash_times.push((*node, at));
+                running.retain(|_, r| r.0 != *node);
+            }
+            Event::Run { party, node, epoch } => {
+                let inc = (*node, *epoch);
+                if let Some(r) = running.get(party).filter(|r| **r != inc) {
+                    out.push(Violation::TwoIncarnations {
+                        party: *party,
+                        started: inc,
+                        running: *r,
+                    });
+                }
+                if let Some(n) = newest.get(party).filter(|n| **n > *epoch) {
+                    out.push(Violation::Stale {
+                        party: *party,
+                        at: inc,
+                        newest: *n,
+                        did: "run",
+                    });
+                }
+                running.insert(*party, inc);
+                let n = newest.entry(*party).or_insert(*epoch);
+                *n = (*n).max(*epoch);
+                if let Some(&m) = open_move.get(party) {
+                    let mv = &mut moves[m];
+                    if *node == mv.from || (*node == mv.to && *epoch == mv.epoch) {
+                        mv.resolved = true;
+                        open_move.remove(party);
+                    }
+                }
+            }
+            Event::Freeze { party, node, epoch } => {
+                if running.get(party) == Some(&(*node, *epoch)) {
+                    running.remove(party);
+                }
+            }
+            Event::MoveStart {
+                party,
+                from,
+                to,
+                epoch,
+            } => {
+                open_move.insert(*party, moves.len());
+                moves.push(MoveInfo {
+                    party: *party,
+                    from: *from,
+                    to: *to,
+                    epoch: *epoch,
+                    at,
+                    resolved: false,
+                });
+            }
+            Event::MoveCommit { .. }
+            | Event::MoveAbort { .. }
+            | Event::Held { .. }
+            | Event::HeldDrop { .. } => {}
             Event::Detect { peer, .. } => {
                 if let Some(c) = crashes.iter_mut().rev().find(|c| c.0 == *peer) {
                     c.1 = if c.1 == Duration::MAX {
@@ -425,6 +679,19 @@ pub fn check(history: &History, config: &CheckConfig) -> Vec<Violation> {
         out.push(Violation::Incomplete);
     }
     let crash_after = |t: Duration| crashes.iter().any(|c| c.1 >= t);
+    for mv in moves.iter().filter(|m| !m.resolved) {
+        let explained = crash_times
+            .iter()
+            .any(|(n, t)| (*n == mv.from || *n == mv.to) && *t >= mv.at);
+        if !explained {
+            out.push(Violation::LostInMove {
+                party: mv.party,
+                from: mv.from,
+                to: mv.to,
+                epoch: mv.epoch,
+            });
+        }
+    }
     for (&(sender, seq), s) in &sends {
         if s.delivered.len() > 1 {
             out.push(Violation::Duplicate {

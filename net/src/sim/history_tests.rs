@@ -44,6 +44,8 @@ impl H {
             chan,
             sender,
             seq,
+            node: 0,
+            epoch: 0,
         })
     }
 

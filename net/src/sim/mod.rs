@@ -99,6 +99,7 @@
 //! ```
 
 mod history;
+mod migration;
 mod net;
 mod node;
 mod party;
@@ -107,6 +108,7 @@ mod scenario;
 mod world;
 
 pub use history::{check, CheckConfig, Event, History, SendResult, Violation};
+pub use migration::{Phase, PhaseFault, Victim};
 pub use net::{ConnId, LinkConfig, NetEvent, NetStats, Network, NodeIx, StreamId};
 pub use rng::Rng;
 pub use scenario::run_seed;

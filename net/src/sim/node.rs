@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::history::Event;
 use super::net::{ConnId, NetEvent, NodeIx, StreamId};
 use super::world::World;
+use crate::proto::migrate::{MigrateConfig, Migrations};
 use crate::proto::{
     encode, fnv1a, Action, ChannelId, ChannelName, CloseReason, Connection, Decoder, FromHome,
     GoodbyeReason, Home, Incarnation, Limits, Local, Message, NodeId, PeerInfo, Rejection, Role,
@@ -42,12 +43,13 @@ pub(super) struct Node {
     pub(super) homes: BTreeMap<ChannelName, Home>,
     /// When to dial each peer next.
     pub(super) redial: BTreeMap<NodeIx, Duration>,
+    /// The migration protocol's bookkeeping (moves in and out, pointers, records).
+    pub(super) migr: Migrations,
 }
 
 impl Node {
     pub(super) fn new(id: NodeId, incarnation: Incarnation) -> Node {
         Node {
-            id,
             up: true,
             incarnation,
             eps: BTreeMap::new(),
@@ -55,6 +57,8 @@ impl Node {
             known: BTreeMap::new(),
             homes: BTreeMap::new(),
             redial: BTreeMap::new(),
+            migr: Migrations::new(id.clone(), MigrateConfig::default()),
+            id,
         }
     }
 
@@ -65,6 +69,7 @@ impl Node {
         self.known.clear();
         self.homes.clear();
         self.redial.clear();
+        self.migr = Migrations::new(self.id.clone(), MigrateConfig::default());
     }
 
     pub(super) fn restart(&mut self, incarnation: Incarnation) {
@@ -278,6 +283,12 @@ impl World {
         let known = self.nodes[node].known.insert(peer, info.incarnation);
         if known.is_some_and(|k| k != info.incarnation) {
             self.peer_restarted(node, peer);
+        } else {
+            // The same incarnation (or the first connection): migration messages sent while
+            // no connection was up, or lost with the old one, go again.
+            let id = self.members[peer].clone();
+            self.nodes[node].migr.reconnected(&id);
+            self.pump_migrations(node);
         }
         self.resend(node, peer);
         let held = match self.nodes[node].eps.get_mut(&conn) {
@@ -298,12 +309,35 @@ impl World {
         for home in self.nodes[node].homes.values_mut() {
             home.peer_restarted(&id);
         }
+        // Moves to it fail, copies it offered here are dropped. Before the parties hear
+        // `NodeDown`: a party that then moves may offer itself to the new incarnation, and
+        // that offer must not be failed with the old one's.
+        self.nodes[node].migr.peer_down(&id);
+        self.pump_migrations(node);
         self.node_down(node, peer);
     }
 
     /// Sends a channel message to `peer` over the current connection, opening the channel on
     /// that connection first. Returns `false` if no connection to `peer` is up.
     pub(super) fn send_app(&mut self, node: NodeIx, peer: NodeIx, msg: Message) -> bool {
+        let chan = match &msg {
+            Message::ToHome(m) => m.chan().clone(),
+            Message::FromHome(m) => m.chan().clone(),
+            _ => return false,
+        };
+        let stream = stream_of(&chan);
+        self.send_on(node, peer, stream, msg)
+    }
+
+    /// Sends `msg` to `peer` on `stream` of the current connection (a channel message opens
+    /// its channel on that connection first). Returns `false` if no connection is up.
+    pub(super) fn send_on(
+        &mut self,
+        node: NodeIx,
+        peer: NodeIx,
+        stream: StreamId,
+        msg: Message,
+    ) -> bool {
         let Some(&conn) = self.nodes[node].current.get(&peer) else {
             self.stats.unsent += 1;
             return false;
@@ -313,18 +347,13 @@ impl World {
             return false;
         };
         let limits = ep.limits;
-        let chan = match &msg {
-            Message::ToHome(m) => m.chan().clone(),
-            Message::FromHome(m) => m.chan().clone(),
-            _ => return false,
-        };
-        let stream = stream_of(&chan);
-        if matches!(msg, Message::ToHome(ref m) if !matches!(m, ToHome::Open { .. }))
-            && !ep.opened.contains(&chan)
-        {
-            ep.opened.push(chan.clone());
-            let open = Message::ToHome(ToHome::Open { chan });
-            self.transmit(node, conn, stream, &open, limits);
+        if let Message::ToHome(m) = &msg {
+            let chan = m.chan();
+            if !matches!(m, ToHome::Open { .. }) && !ep.opened.contains(chan) {
+                ep.opened.push(chan.clone());
+                let open = Message::ToHome(ToHome::Open { chan: chan.clone() });
+                self.transmit(node, conn, stream, &open, limits);
+            }
         }
         self.transmit(node, conn, stream, &msg, limits);
         true
@@ -338,6 +367,7 @@ impl World {
                 self.home_handle(node, &from, m);
             }
             Message::FromHome(m) => self.answer_parties(node, m),
+            Message::Migrate(m) => self.migrate_in(node, peer, m),
             other => self.unexpected(format!("n{node}: {} routed", other.kind())),
         }
     }

@@ -1,6 +1,10 @@
 //! The workload's parties: senders, receivers and impostors, as a node's runtime would run
 //! them — one operation in flight, identified by `(party, epoch, seq)`, resent after a
 //! reconnect, withdrawn before a move, acknowledged when answered.
+//!
+//! A party that moves exists as several **copies** for a while: the frozen one on its source
+//! and the held one on its target (built from the snapshot alone, see `migration.rs`). Each
+//! copy is an entry of `World::parties` with the party's key; at most one runs.
 
 use std::time::Duration;
 
@@ -12,7 +16,7 @@ use crate::proto::{
 };
 
 /// What a party does.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Role {
     /// Sends message `i` on channel `chans[i]`, in order.
     Sender { chans: Vec<usize>, next: usize },
@@ -23,24 +27,35 @@ pub(super) enum Role {
 }
 
 #[derive(Debug)]
-enum What {
+pub(super) enum What {
     Send { seq: u32, value: Payload },
     Recv,
 }
 
 /// The operation a party has in flight.
 #[derive(Debug)]
-struct Pending {
+pub(super) struct Pending {
     /// The channel as the party names it (an impostor's differs from the home's).
-    chan: ChannelId,
+    pub(super) chan: ChannelId,
     /// Index of the channel in the run.
-    index: usize,
-    home: NodeIx,
-    what: What,
+    pub(super) index: usize,
+    pub(super) home: NodeIx,
+    pub(super) what: What,
     /// The operation, once issued; `None` while it waits to be (re)issued.
-    op: Option<OpId>,
-    withdraw_at: Option<Duration>,
-    withdrawing: bool,
+    pub(super) op: Option<OpId>,
+    pub(super) withdraw_at: Option<Duration>,
+    pub(super) withdrawing: bool,
+}
+
+/// What a copy of a party is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum State {
+    /// It runs (issues operations, thinks).
+    Running,
+    /// Stopped to move: its pending operation is being withdrawn, or it is offered.
+    Frozen,
+    /// Installed on a move's target, not running until the commit; `from` is the source.
+    Held { from: NodeIx },
 }
 
 /// A party (a task, as far as the channel protocol can tell).
@@ -48,19 +63,21 @@ struct Pending {
 pub(super) struct Party {
     /// The key naming it in the history.
     pub(super) key: u64,
-    id: PartyId,
-    role: Role,
-    /// Where it runs now.
+    pub(super) id: PartyId,
+    pub(super) role: Role,
+    /// Where this copy is.
     pub(super) node: NodeIx,
-    epoch: u64,
-    seq: u64,
-    /// Whether it still exists (a crash of its node ends it).
+    /// The node that spawned it: the home of its join handle and ownership record.
+    pub(super) home: NodeIx,
+    pub(super) epoch: u64,
+    pub(super) seq: u64,
+    /// Whether this copy still exists (a crash of its node, a commit of its move away or a
+    /// dropped install ends it).
     pub(super) alive: bool,
+    pub(super) state: State,
     /// When it next does something.
     pub(super) wake: Option<Duration>,
-    pending: Option<Pending>,
-    /// A dead receiver already replaced.
-    respawned: bool,
+    pub(super) pending: Option<Pending>,
 }
 
 impl Party {
@@ -97,25 +114,37 @@ impl World {
         }
     }
 
-    /// After a crash, the receivers that died on the node start again there (as new
+    /// After a crash, the receivers that were lost with the node start again there (as new
     /// parties), so every channel keeps its receivers.
     pub(super) fn respawn_receivers(&mut self, node: NodeIx) {
-        let dead: Vec<usize> = self
-            .parties
-            .iter()
-            .filter(|p| !p.alive && !p.respawned && p.node == node)
-            .filter_map(|p| match p.role {
-                Role::Receiver { chan } => Some(chan),
-                _ => None,
-            })
-            .collect();
-        for p in &mut self.parties {
-            if !p.alive && p.node == node {
-                p.respawned = true;
-            }
-        }
-        for chan in dead {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.respawn)
+            .into_iter()
+            .partition(|(n, _)| *n == node);
+        self.respawn = later;
+        for (_, chan) in now {
             self.spawn(node, Role::Receiver { chan });
+        }
+    }
+
+    /// Copy `i` is gone (its node crashed, its move committed, its install was dropped). If
+    /// no other copy of the party exists, the party is lost: recorded, and a receiver comes
+    /// back (as a new party) on that node, now or when it restarts.
+    pub(super) fn copy_gone(&mut self, i: usize) {
+        self.parties[i].alive = false;
+        self.parties[i].wake = None;
+        let key = self.parties[i].key;
+        if self.parties.iter().any(|p| p.alive && p.key == key) {
+            return;
+        }
+        self.record(Event::Died { party: key });
+        let node = self.parties[i].node;
+        self.log(format_args!("party {key} lost (last copy on n{node})"));
+        if let Role::Receiver { chan } = self.parties[i].role {
+            if self.nodes[node].up {
+                self.spawn(node, Role::Receiver { chan });
+            } else {
+                self.respawn.push((node, chan));
+            }
         }
     }
 
@@ -133,12 +162,18 @@ impl World {
             id,
             role,
             node,
+            home: node,
             epoch: 0,
             seq: 0,
             alive: true,
+            state: State::Running,
             wake,
             pending: None,
-            respawned: false,
+        });
+        self.record(Event::Run {
+            party: key,
+            node,
+            epoch: 0,
         });
     }
 
@@ -153,16 +188,32 @@ impl World {
     pub(super) fn party_wake(&mut self, i: usize) {
         let now = self.now;
         let p = &self.parties[i];
+        if p.state != State::Running {
+            return;
+        }
         if let Some(pend) = &p.pending {
             if pend.op.is_none() {
                 self.issue(i);
-            } else if !pend.withdrawing && pend.withdraw_at.is_some_and(|t| t <= now) {
-                let (key, op) = (p.key, pend.op);
-                if let Some(pend) = &mut self.parties[i].pending {
+            } else if !pend.withdrawing
+                && pend.withdraw_at.is_some_and(|t| t <= now)
+                && !self.workload_done()
+            {
+                // The task freezes at its suspension point to move; its pending request is
+                // withdrawn at the channel's home before the snapshot is taken.
+                let (key, op, node, epoch) = (p.key, pend.op, p.node, p.epoch);
+                let p = &mut self.parties[i];
+                p.state = State::Frozen;
+                p.wake = None;
+                if let Some(pend) = &mut p.pending {
                     pend.withdrawing = true;
                 }
+                self.record(Event::Freeze {
+                    party: key,
+                    node,
+                    epoch,
+                });
                 self.stats.withdrawals += 1;
-                self.log(format_args!("party {key} withdraws {op:?}"));
+                self.log(format_args!("party {key} freezes, withdraws {op:?}"));
                 self.transmit_op(i);
             }
             return;
@@ -331,7 +382,10 @@ impl World {
     /// An answer from a home reached `node`.
     pub(super) fn party_done(&mut self, node: NodeIx, op: OpId, outcome: Outcome) {
         let Some(i) = self.parties.iter().position(|p| {
-            p.alive && p.node == node && p.pending.as_ref().is_some_and(|d| d.op == Some(op))
+            p.alive
+                && p.node == node
+                && p.id == op.party
+                && p.pending.as_ref().is_some_and(|d| d.op == Some(op))
         }) else {
             self.stats.repeats += 1;
             if self.cfg.sabotage == Sabotage::TakeRepeats {
@@ -379,11 +433,14 @@ impl World {
                     Some((sender, seq)) => {
                         self.stats.deliveries += 1;
                         self.last_delivery = self.now;
+                        let epoch = self.parties[i].epoch;
                         self.record(Event::Deliver {
                             receiver: key,
                             chan: index,
                             sender,
                             seq,
+                            node,
+                            epoch,
                         });
                         if !self.awaiting.remove(&(sender, seq)) {
                             self.early.insert((sender, seq));
@@ -397,10 +454,17 @@ impl World {
                 _,
                 Outcome::Withdrawn { .. }
                 | Outcome::Rejected {
-                    reason: Rejection::UnknownOp,
+                    reason: Rejection::UnknownOp | Rejection::Overloaded,
                     ..
                 },
-            ) if withdrawing => self.relocate(i),
+            ) if withdrawing => {
+                // Nothing pending at the home any more: issued again wherever the party
+                // runs next.
+                if let Some(pend) = &mut self.parties[i].pending {
+                    pend.op = None;
+                }
+                self.relocate(i);
+            }
             (
                 _,
                 Outcome::Rejected {
@@ -461,19 +525,23 @@ impl World {
             return;
         };
         if let Some((sender, seq)) = unpayload(&v.0) {
-            let (receiver, chan) = (p.key, *chan);
+            let (receiver, chan, epoch) = (p.key, *chan, p.epoch);
             self.record(Event::Deliver {
                 receiver,
                 chan,
                 sender,
                 seq,
+                node,
+                epoch,
             });
         }
     }
 
-    /// The pending operation is over: move on (and move away, if it was being withdrawn).
+    /// The pending operation is over: move on (and move away, if it was being withdrawn: the
+    /// party is frozen, its outcome rides in the snapshot).
     fn complete(&mut self, i: usize, then_move: bool) {
         let p = &mut self.parties[i];
+        let then_move = then_move || p.pending.as_ref().is_some_and(|d| d.withdrawing);
         p.pending = None;
         match &mut p.role {
             Role::Sender { next, .. } => *next += 1,
@@ -488,30 +556,14 @@ impl World {
         }
     }
 
-    /// The party moves to a random live node with a new epoch, carrying its pending
-    /// operation (to be issued again there), as a migrated task does.
+    /// The frozen party's pending operation is settled (withdrawn, or answered): offer it to
+    /// another node (see `migration.rs`).
     fn relocate(&mut self, i: usize) {
-        let up: Vec<NodeIx> = (0..self.nodes.len())
-            .filter(|n| self.nodes[*n].up)
-            .collect();
-        let to = up[self.rng.index(up.len())];
-        let wake = self.now
-            + self
-                .rng
-                .duration(Duration::from_millis(1), Duration::from_millis(50));
-        let p = &mut self.parties[i];
-        let from = p.node;
-        p.node = to;
-        p.epoch += 1;
-        p.seq = 0;
-        p.wake = Some(wake);
-        if let Some(pend) = &mut p.pending {
+        if let Some(pend) = &mut self.parties[i].pending {
             pend.op = None;
             pend.withdrawing = false;
             pend.withdraw_at = None;
         }
-        let key = p.key;
-        self.stats.moves += 1;
-        self.log(format_args!("party {key} moves n{from} -> n{to}"));
+        self.start_move(i);
     }
 }

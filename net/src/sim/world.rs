@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::history::{check, CheckConfig, Event, History, Violation};
+use super::migration::{Phase, PhaseFault};
 use super::net::{ConnId, LinkConfig, NetStats, Network, NodeIx};
 use super::node::Node;
 use super::party::Party;
@@ -106,6 +107,14 @@ pub struct SimConfig {
     /// Probability that a party withdraws an operation it started (as a task freezing to
     /// move does) and then moves to another node with a new epoch.
     pub withdraw: f64,
+    /// Probability that a target refuses an offer as if the task's type were not
+    /// registered there (the move fails, the party resumes on its source).
+    pub refuse: f64,
+    /// The most parties (running, frozen or held) a node accepts before it refuses offers
+    /// as over capacity.
+    pub capacity: usize,
+    /// Crashes of the source or the target of a move when it reaches a phase.
+    pub phase_faults: Vec<PhaseFault>,
     /// The longest pause of a party between two operations.
     pub think: Duration,
     /// The longest pause before a node redials a lost connection.
@@ -130,6 +139,8 @@ pub enum Sabotage {
     NoResend,
     /// A repeated answer to a receive is taken as a new value (delivered twice).
     TakeRepeats,
+    /// A move's target runs the party as soon as it installs it, before the commit.
+    RunBeforeCommit,
 }
 
 impl SimConfig {
@@ -153,6 +164,9 @@ impl SimConfig {
             impostors: Vec::new(),
             faults: Vec::new(),
             withdraw: 0.0,
+            refuse: 0.0,
+            capacity: usize::MAX,
+            phase_faults: Vec::new(),
             think: Duration::from_millis(10),
             redial: Duration::from_millis(500),
             limit: Duration::from_secs(300),
@@ -189,8 +203,18 @@ pub struct SimStats {
     pub repeats: u64,
     /// Withdrawals started.
     pub withdrawals: u64,
-    /// Party moves (after a withdrawal).
+    /// Moves started (offers).
+    pub moves_started: u64,
+    /// Moves that succeeded (`Moved` on the source).
     pub moves: u64,
+    /// Moves that failed (`Failed` on the source: refused, or the target restarted).
+    pub moves_failed: u64,
+    /// Offers refused by their target.
+    pub refused: u64,
+    /// Held copies dropped because their source went down before the commit.
+    pub held_dropped: u64,
+    /// Crashes triggered by a move reaching a phase ([`PhaseFault`]).
+    pub phase_crashes: u64,
     /// Operations failed with `NodeDown` (their home restarted).
     pub node_down: u64,
     /// Operations refused with `Overloaded` (retried).
@@ -291,6 +315,12 @@ pub(super) struct World {
     /// Values received before their sender heard `Sent`.
     pub(super) early: BTreeSet<(u64, u32)>,
     pub(super) next_key: u64,
+    /// Receivers lost with a crashed node, to respawn when it restarts: (node, channel).
+    pub(super) respawn: Vec<(NodeIx, usize)>,
+    /// How many moves reached each phase so far.
+    pub(super) phase_hits: [u32; Phase::ALL.len()],
+    /// Phase faults not yet fired.
+    pub(super) phase_faults: Vec<PhaseFault>,
     crashed: bool,
     last_fault: Duration,
     /// When the last value was delivered.
@@ -335,6 +365,9 @@ impl World {
             awaiting: BTreeSet::new(),
             early: BTreeSet::new(),
             next_key: 1,
+            respawn: Vec::new(),
+            phase_hits: [0; Phase::ALL.len()],
+            phase_faults: cfg.phase_faults.clone(),
             crashed: false,
             last_fault,
             last_delivery: Duration::ZERO,
@@ -468,6 +501,15 @@ impl World {
         if !self.faults.is_empty() || !self.workload_done() {
             return false;
         }
+        // Every move settles before the end (parties stop starting new ones once the
+        // workload is done).
+        let moving = self
+            .parties
+            .iter()
+            .any(|p| p.alive && p.state != super::party::State::Running);
+        if moving {
+            return false;
+        }
         // After a crash some values may be lost for good: stop once nothing was delivered
         // for a while.
         let quiet = Duration::from_secs(20);
@@ -477,7 +519,14 @@ impl World {
                 && self.now > self.last_delivery + quiet)
     }
 
-    fn fault(&mut self, f: Fault) {
+    /// Adds a fault to the schedule (a phase fault's restart).
+    pub(super) fn schedule(&mut self, at: Duration, f: Fault) {
+        let k = self.faults.partition_point(|(t, _)| *t <= at);
+        self.faults.insert(k, (at, f));
+        self.last_fault = self.last_fault.max(at);
+    }
+
+    pub(super) fn fault(&mut self, f: Fault) {
         self.log(format_args!("FAULT {f:?}"));
         match f {
             Fault::Cut { from, to } => {
@@ -496,12 +545,14 @@ impl World {
                 self.record(Event::Crash { node });
                 self.net.crash(node);
                 self.nodes[node].crash();
-                for i in 0..self.parties.len() {
-                    if self.parties[i].alive && self.parties[i].node == node {
-                        self.parties[i].alive = false;
-                        let party = self.parties[i].key;
-                        self.record(Event::Died { party });
-                    }
+                let here: Vec<usize> = (0..self.parties.len())
+                    .filter(|i| self.parties[*i].alive && self.parties[*i].node == node)
+                    .collect();
+                for &i in &here {
+                    self.parties[i].alive = false;
+                }
+                for i in here {
+                    self.copy_gone(i);
                 }
             }
             Fault::Restart { node } => {
