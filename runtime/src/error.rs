@@ -135,6 +135,13 @@ pub enum JoinError {
     /// The output did not decode as the expected type.
     #[error("task output does not decode as `{0}`")]
     Output(&'static str),
+    /// The task ran on another node, which went down before the task ended (at most once
+    /// across a crash: the task is lost with it).
+    #[error("task lost: node {node} went down while running it")]
+    NodeDown {
+        /// The node.
+        node: crate::NodeId,
+    },
 }
 
 /// Why a snapshot could not be taken or restored. The task stays where it was.
@@ -209,6 +216,9 @@ pub enum SnapshotError {
     /// The task finished before it could be frozen.
     #[error("task already finished")]
     Finished,
+    /// The task runs on another node of the cluster: snapshot it there (or move it back).
+    #[error("the task runs on another node")]
+    Away,
 }
 
 /// Why a move failed. In every case the task keeps running on its source node.
@@ -218,9 +228,120 @@ pub enum MoveError {
     /// No node with this id is known.
     #[error("unknown node {0:?}")]
     UnknownNode(String),
-    /// The snapshot could not be taken or was refused by the target.
+    /// The snapshot could not be taken or was refused by the target (its task type is not
+    /// registered there, its code fingerprint differs — version skew —, it is too large).
     #[error("move refused: {0}")]
     Refused(#[from] SnapshotError),
+    /// The target runs as many tasks as it accepts
+    /// ([`NodeBuilder::max_tasks`](crate::NodeBuilder::max_tasks)).
+    #[error("node {node} is at its capacity of {limit} tasks")]
+    OverCapacity {
+        /// The target.
+        node: String,
+        /// Its limit.
+        limit: u64,
+    },
+    /// The target is shutting down or draining.
+    #[error("node {node} is shutting down")]
+    ShuttingDown {
+        /// The target.
+        node: String,
+    },
+    /// The task is already moving, or the target has too many moves in progress.
+    #[error("node {node} is busy: the task is already moving, or too many moves are in flight")]
+    Busy {
+        /// The node that said so.
+        node: String,
+    },
+    /// The target went down (or was unreachable past the grace period) before it answered.
+    #[error("node {node} is unreachable")]
+    Unreachable {
+        /// The target.
+        node: String,
+    },
+    /// The target knows the task at a newer epoch: the request came from an old incarnation.
+    #[error("node {node} knows the task at a newer epoch ({current})")]
+    Stale {
+        /// The node that said so.
+        node: String,
+        /// The epoch it knows.
+        current: u64,
+    },
+    /// The task has ended, or no node on its trail knows it.
+    #[error("task not found: it ended, or its trail is lost")]
+    NotFound,
+}
+
+impl MoveError {
+    /// The error of a refusal by `node`.
+    pub(crate) fn from_wire(node: String, refusal: tern_net::proto::migrate::MoveRefusal) -> Self {
+        use tern_net::proto::migrate::MoveRefusal as R;
+        match refusal {
+            R::UnknownType { key } => MoveError::Refused(SnapshotError::UnknownType(key)),
+            R::Fingerprint {
+                key,
+                snapshot,
+                local,
+            } => MoveError::Refused(SnapshotError::FingerprintMismatch {
+                key,
+                snapshot,
+                local,
+            }),
+            R::Oversize { size, limit } => MoveError::Refused(SnapshotError::Oversize {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            }),
+            R::Snapshot { detail } => MoveError::Refused(SnapshotError::Malformed(detail)),
+            R::OverCapacity { limit } => MoveError::OverCapacity { node, limit },
+            R::ShuttingDown => MoveError::ShuttingDown { node },
+            R::Busy => MoveError::Busy { node },
+            R::Stale { current } => MoveError::Stale { node, current },
+            R::Unreachable => MoveError::Unreachable { node },
+            _ => MoveError::Refused(SnapshotError::Malformed(format!("{refusal:?}"))),
+        }
+    }
+
+    /// The refusal to send for this error, and the node it names.
+    pub(crate) fn to_wire(&self) -> (String, tern_net::proto::migrate::MoveRefusal) {
+        use tern_net::proto::migrate::MoveRefusal as R;
+        match self {
+            MoveError::UnknownNode(n) | MoveError::Unreachable { node: n } => {
+                (n.clone(), R::Unreachable)
+            }
+            MoveError::Refused(e) => (String::new(), refusal_of(e)),
+            MoveError::OverCapacity { node, limit } => {
+                (node.clone(), R::OverCapacity { limit: *limit })
+            }
+            MoveError::ShuttingDown { node } => (node.clone(), R::ShuttingDown),
+            MoveError::Busy { node } => (node.clone(), R::Busy),
+            MoveError::Stale { node, current } => (node.clone(), R::Stale { current: *current }),
+            MoveError::NotFound => (String::new(), R::Unreachable),
+        }
+    }
+}
+
+/// What a target answers when the snapshot it was offered does not restore there.
+pub(crate) fn refusal_of(e: &SnapshotError) -> tern_net::proto::migrate::MoveRefusal {
+    use tern_net::proto::migrate::MoveRefusal as R;
+    match e {
+        SnapshotError::UnknownType(key) => R::UnknownType { key: key.clone() },
+        SnapshotError::FingerprintMismatch {
+            key,
+            snapshot,
+            local,
+        } => R::Fingerprint {
+            key: key.clone(),
+            snapshot: *snapshot,
+            local: *local,
+        },
+        SnapshotError::Oversize { size, limit } => R::Oversize {
+            size: *size as u64,
+            limit: *limit as u64,
+        },
+        other => R::Snapshot {
+            detail: other.to_string(),
+        },
+    }
 }
 
 /// Why a node could not start.

@@ -55,9 +55,29 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
         self.shared.id
     }
 
-    /// The node the task is on.
+    /// The node the task is on (as its home node last heard, when it runs on another node
+    /// of the cluster: a move in progress shows once it is done).
     pub fn location(&self) -> NodeId {
-        self.location.lock().id().clone()
+        let node = self.current_node();
+        if let Some(cluster) = &node.inner.cluster {
+            if let Some(at) = cluster.moves.location(self.shared.id) {
+                return at;
+            }
+        }
+        node.id().clone()
+    }
+
+    /// The node of this process the task is on or was last on.
+    fn current_node(&self) -> Node {
+        let mut location = self.location.lock();
+        if let Some(moved) = self.shared.moved_to() {
+            if moved != *location.id() {
+                if let Some(node) = node::lookup(moved.as_str()) {
+                    *location = node;
+                }
+            }
+        }
+        location.clone()
     }
 
     /// Whether the task has ended (returned, failed or been cancelled).
@@ -90,7 +110,15 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
     /// [`SnapshotError::Finished`] when the task ended first; an encoding error leaves the task
     /// running where it was.
     pub async fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
-        let node = self.location.lock().clone();
+        let node = self.current_node();
+        if node
+            .inner
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.moves.is_away(self.shared.id))
+        {
+            return Err(SnapshotError::Away);
+        }
         let task = freeze(&self.shared).await?;
         // Values it sent against credit must reach their homes before its next sends leave
         // from the target (FIFO per sender).
@@ -115,20 +143,38 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
         }
     }
 
-    /// Moves the task to the node `target` of this process: it is frozen at its suspension
-    /// point, its snapshot is checked and installed on `target`, and it resumes there with its
-    /// channel bindings rebound by name. Moving to the node it is on does nothing.
+    /// Moves the task to the node `target`: it is frozen at its suspension point (its
+    /// pending channel request withdrawn at the channel's home), its snapshot is checked on
+    /// `target` — task type registered, code fingerprint, size, room — *before* this node
+    /// lets it go, and it resumes there with its channel bindings rebound by name, losing and
+    /// duplicating no message. Moving to the node it is on does nothing.
+    ///
+    /// On a cluster member the move goes over the network (see
+    /// [`tern::cluster`](crate::cluster), "Moving tasks"), wherever the task runs now: a
+    /// task that left this node is asked to move from where it is. On an embedded node,
+    /// `target` is another node of this process.
     ///
     /// # Errors
-    /// [`MoveError::UnknownNode`] when no such node runs in this process;
-    /// [`MoveError::Refused`] when the snapshot cannot be taken or the target refuses it (its
-    /// type is not registered there, its code fingerprint differs, it is too large). In every
-    /// error case the task keeps running where it was and nothing is lost.
+    /// [`MoveError::UnknownNode`] when `target` is not a member (or, embedded, no such node
+    /// runs in this process); [`MoveError::Refused`] when the snapshot cannot be taken or the
+    /// target refuses it (its type is not registered there, its code fingerprint differs —
+    /// version skew —, it is too large); [`MoveError::OverCapacity`],
+    /// [`MoveError::ShuttingDown`], [`MoveError::Busy`], [`MoveError::Unreachable`];
+    /// [`MoveError::NotFound`] when the task has ended. In every error case the task keeps
+    /// running where it was and nothing is lost.
     pub async fn move_to(&self, target: impl AsRef<str>) -> Result<(), MoveError> {
         let target_id = target.as_ref();
+        let source = self.current_node();
+        if let Some(cluster) = &source.inner.cluster {
+            let target =
+                NodeId::new(target_id).map_err(|_| MoveError::UnknownNode(target_id.to_owned()))?;
+            if cluster.moves.is_away(self.shared.id) {
+                return crate::cluster::moves::move_remote(cluster, self.shared.id, &target).await;
+            }
+            return crate::cluster::moves::move_task(cluster, &source, &self.shared, &target).await;
+        }
         let target =
             node::lookup(target_id).ok_or_else(|| MoveError::UnknownNode(target_id.to_owned()))?;
-        let source = self.location.lock().clone();
         if Arc::ptr_eq(&source.inner, &target.inner) {
             return Ok(());
         }
@@ -150,6 +196,7 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
                 self.shared.reopen();
                 target.install(Arc::clone(&self.shared), decoded, 1);
                 tracing::debug!(task = %self.shared.id, from = %source.id(), to = %target.id(), "task moved");
+                self.shared.set_moved_to(target.id().clone());
                 *self.location.lock() = target;
                 Ok(())
             }
@@ -162,8 +209,50 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
     }
 }
 
+/// `tern::move_to` (the executor's `Move` request): the task moves itself. Returns the task
+/// when it resumes at once (a move to its own node, or a failure found before it left).
+pub(crate) fn move_self(mut task: Box<Task>, to: NodeId) -> Option<Box<Task>> {
+    let Some(node) = node::current() else {
+        task.respond(Response(ResponseKind::MoveFailed(MoveError::UnknownNode(
+            to.to_string(),
+        ))));
+        return Some(task);
+    };
+    if node.id() == &to {
+        task.respond(Response(ResponseKind::Unit));
+        return Some(task);
+    }
+    if let Some(cluster) = &node.inner.cluster {
+        crate::cluster::moves::move_self(cluster, task, to);
+        return None;
+    }
+    let Some(target) = node::lookup(to.as_str()) else {
+        task.respond(Response(ResponseKind::MoveFailed(MoveError::UnknownNode(
+            to.to_string(),
+        ))));
+        return Some(task);
+    };
+    // It resumes on the target with `Ok(())`.
+    task.respond(Response(ResponseKind::Unit));
+    let checked = snapshot::encode(&task, node.id().as_str(), task.output_type)
+        .and_then(|snap| snapshot::decode(snap.as_bytes(), &target.inner, target.inner.limits));
+    match checked {
+        Ok(decoded) => {
+            let shared = Arc::clone(&task.shared);
+            task.discard();
+            shared.set_moved_to(to);
+            target.install(shared, decoded, 1);
+            None
+        }
+        Err(e) => {
+            task.respond(Response(ResponseKind::MoveFailed(MoveError::Refused(e))));
+            Some(task)
+        }
+    }
+}
+
 /// Stops the task at its suspension point and takes it out of whatever queue it waits in.
-async fn freeze(shared: &Arc<TaskShared>) -> Result<Box<Task>, SnapshotError> {
+pub(crate) async fn freeze(shared: &Arc<TaskShared>) -> Result<Box<Task>, SnapshotError> {
     shared.request_freeze();
     let task = poll_fn(|cx| shared.poll_freeze(cx)).await;
     let Some(task) = task else {
@@ -213,6 +302,7 @@ fn joined<O: DeserializeOwned + 'static>(outcome: JoinOutcome) -> Result<O, Join
         JoinOutcome::Failed(report) => Err(JoinError::Failed(report)),
         JoinOutcome::Cancelled => Err(JoinError::Cancelled),
         JoinOutcome::Frozen => Err(JoinError::Frozen),
+        JoinOutcome::NodeDown(node) => Err(JoinError::NodeDown { node }),
     }
 }
 

@@ -81,7 +81,7 @@ pub use error::{
     ChannelError, Error, JoinError, MismatchError, MoveError, NodeError, SendError, SnapshotError,
 };
 pub use handle::{JoinFuture, TaskHandle};
-pub use node::{Node, NodeBuilder, NodeId};
+pub use node::{DrainReport, Node, NodeBuilder, NodeId};
 
 /// The network configuration types a listening node takes (re-exported from `tern-net`).
 pub mod net {
@@ -90,7 +90,8 @@ pub mod net {
 }
 pub use snapshot::{Snapshot, SnapshotHeader};
 pub use task::{
-    sleep, yield_now, Cx, Effect, Machine, MachineType, Request, Response, Step, TaskId, TaskReport,
+    move_to, sleep, yield_now, Cx, Effect, Machine, MachineType, Request, Response, Step, TaskId,
+    TaskReport,
 };
 
 /// The node this code runs on: inside a task, the node running it.

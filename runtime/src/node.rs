@@ -52,6 +52,7 @@ pub struct NodeBuilder {
     tls: Option<TlsConfig>,
     quic: QuicConfig,
     grace: Duration,
+    max_tasks: Option<u64>,
 }
 
 impl NodeBuilder {
@@ -70,6 +71,14 @@ impl NodeBuilder {
     /// The deepest frame stack this node restores (default 256).
     pub fn max_snapshot_frames(mut self, n: usize) -> Self {
         self.limits.max_frames = n;
+        self
+    }
+
+    /// The most tasks this node runs before it refuses tasks moved to it
+    /// ([`MoveError::OverCapacity`](crate::MoveError::OverCapacity)); spawning is not
+    /// limited. Default: no limit.
+    pub fn max_tasks(mut self, n: u64) -> Self {
+        self.max_tasks = Some(n);
         self
     }
 
@@ -160,6 +169,7 @@ impl NodeBuilder {
                     mesh,
                     weak.clone(),
                     grace,
+                    self.max_tasks,
                     tokio::runtime::Handle::current(),
                 )
             });
@@ -183,6 +193,20 @@ impl NodeBuilder {
         tracing::debug!(node = %id, workers, "node started");
         Ok(Node { inner })
     }
+}
+
+/// What [`Node::drain`] did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct DrainReport {
+    /// Tasks moved to other nodes.
+    pub moved: usize,
+    /// Tasks that ended before they could be moved.
+    pub finished: usize,
+    /// Tasks no peer took: they keep running here.
+    pub failed: usize,
+    /// Why, for each task that failed.
+    pub errors: Vec<crate::MoveError>,
 }
 
 /// One member of a cluster: runs tasks, owns named channels, restores snapshots.
@@ -352,6 +376,10 @@ impl NodeInner {
         self.channels.lock().map.values().cloned().collect()
     }
 
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
     fn stop(&self) {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
@@ -395,7 +423,12 @@ impl Node {
             tls: None,
             quic: QuicConfig::default(),
             grace: Duration::from_secs(10),
+            max_tasks: None,
         }
+    }
+
+    pub(crate) fn from_inner(inner: Arc<NodeInner>) -> Node {
+        Node { inner }
     }
 
     /// This node's id.
@@ -507,11 +540,15 @@ impl Node {
     pub fn spawn<M: Machine>(&self, machine: M) -> TaskHandle<M::Output> {
         let shared = TaskShared::new(TaskId::next(self.inner.id_hash));
         let sched: Arc<dyn Schedule> = self.inner.exec.clone();
-        let task = Task::new(
+        let mut task = Task::new(
             Arc::clone(&shared),
             sched,
             FrameStack::new(Box::new(machine)),
         );
+        task.output_type = snapshot::output_fingerprint::<M::Output>();
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.moves.track(&shared, None);
+        }
         self.inner.exec.schedule(task);
         TaskHandle::new(shared, self.clone())
     }
@@ -554,18 +591,100 @@ impl Node {
             return Err(SnapshotError::OutputType(decoded.header.task_type));
         }
         let shared = TaskShared::new(decoded.header.task);
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.moves.track(&shared, None);
+        }
         self.install(Arc::clone(&shared), decoded, 0);
         Ok(TaskHandle::new(shared, self.clone()))
     }
 
     /// Installs a decoded task under `shared` and resubmits its pending request.
     pub(crate) fn install(&self, shared: Arc<TaskShared>, d: snapshot::Decoded, epoch_bump: u64) {
+        let epoch = d.header.epoch + epoch_bump;
+        self.install_at(shared, d, epoch);
+    }
+
+    /// Installs a decoded task under `shared` with `epoch` and resubmits its pending request.
+    pub(crate) fn install_at(&self, shared: Arc<TaskShared>, d: snapshot::Decoded, epoch: u64) {
         let sched: Arc<dyn Schedule> = self.inner.exec.clone();
         let mut task = Task::new(shared, sched, FrameStack::from_vec(d.frames));
         task.set_wait(d.wait);
-        task.epoch = d.header.epoch + epoch_bump;
+        task.epoch = epoch;
+        task.output_type = d.header.output_type;
         task.restored_location = d.location.map(Box::new);
         self.resubmit(task);
+    }
+
+    /// Moves every task running on this node to the other members, spreading them evenly,
+    /// and refuses tasks moved here from now on: before a node shuts down for a rolling
+    /// restart, so that no work is lost. Tasks that end meanwhile are not moved.
+    ///
+    /// Returns what happened to each task. Joins keep working from the handles (on the
+    /// tasks' home nodes); a task homed on this node reports its outcome here, so keep the
+    /// node up until those joins are done, or spawn long-lived work elsewhere.
+    ///
+    /// # Errors
+    /// [`NodeError::NotListening`] on a node that is not a cluster member.
+    pub async fn drain(&self) -> Result<DrainReport, crate::Error> {
+        let cluster = self.inner.cluster.as_ref().ok_or(NodeError::NotListening)?;
+        cluster.moves.set_draining();
+        let targets: Vec<NodeId> = cluster.peers();
+        let mut report = DrainReport::default();
+        if targets.is_empty() {
+            report.failed = cluster.moves.running().len();
+            return Ok(report);
+        }
+        let tasks = cluster.moves.running();
+        tracing::info!(node = %self.id(), tasks = tasks.len(), to = ?targets, "draining");
+        // A bounded number of moves in flight at once, round robin over the peers.
+        let mut pending = tokio::task::JoinSet::new();
+        let mut next = 0usize;
+        let mut results = Vec::new();
+        for (i, shared) in tasks.into_iter().enumerate() {
+            while pending.len() >= 64 {
+                if let Some(r) = pending.join_next().await {
+                    results.push(r);
+                }
+            }
+            let cluster = std::sync::Arc::clone(cluster);
+            let node = self.clone();
+            let start = next;
+            next = next.wrapping_add(1);
+            let targets = targets.clone();
+            pending.spawn(async move {
+                // Try each peer once, starting with this task's turn.
+                let mut last = None;
+                for k in 0..targets.len() {
+                    let target = &targets[(start + k) % targets.len()];
+                    match crate::cluster::moves::move_task(&cluster, &node, &shared, target).await {
+                        Ok(()) => return (i, Ok(())),
+                        Err(e @ crate::MoveError::Refused(SnapshotError::Finished)) => {
+                            return (i, Err(e))
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                (i, Err(last.unwrap_or(crate::MoveError::NotFound)))
+            });
+        }
+        while let Some(r) = pending.join_next().await {
+            results.push(r);
+        }
+        for r in results {
+            match r {
+                Ok((_, Ok(()))) => report.moved += 1,
+                Ok((_, Err(crate::MoveError::Refused(SnapshotError::Finished)))) => {
+                    report.finished += 1
+                }
+                Ok((_, Err(e))) => {
+                    report.failed += 1;
+                    report.errors.push(e);
+                }
+                Err(_) => report.failed += 1,
+            }
+        }
+        tracing::info!(node = %self.id(), moved = report.moved, finished = report.finished, failed = report.failed, "drained");
+        Ok(report)
     }
 
     /// Makes a task runnable again from where it stands (see `Executor::resubmit`).

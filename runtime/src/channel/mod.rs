@@ -274,7 +274,7 @@ impl<T: Message> Effect for Recv<'_, T> {
         match response.0 {
             ResponseKind::Value(v) => take_value(v),
             ResponseKind::Channel(e, _) => Err(e),
-            ResponseKind::Unit | ResponseKind::Joined(_) => {
+            ResponseKind::Unit | ResponseKind::Joined(_) | ResponseKind::MoveFailed(_) => {
                 Err(ChannelError::Undecodable { type_name: "()" })
             }
         }

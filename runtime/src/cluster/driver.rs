@@ -185,6 +185,7 @@ fn on_message(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, from: &NodeId, mess
             }
             FromHome::Opened { .. } | FromHome::Rejected { .. } => {}
         },
+        Message::Migrate(msg) => super::moves::on_message(cluster, from, msg),
         other => {
             tracing::debug!(node = %cluster.me, %from, kind = other.kind(), "unexpected message from the mesh");
         }
@@ -218,6 +219,7 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
                     .stats
                     .resent
                     .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                super::moves::reconnected(cluster, &peer);
             }
         }
         PeerEvent::Down {
@@ -270,7 +272,8 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
 
 /// Fails what this node's parties have in flight at `peer`, drops what `peer`'s parties wait
 /// for here.
-fn peer_gone(cluster: &Cluster, node: &Arc<NodeInner>, peer: &NodeId, restarted: bool) {
+fn peer_gone(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, peer: &NodeId, restarted: bool) {
+    super::moves::peer_down(cluster, peer);
     let n: usize = node
         .cores()
         .iter()

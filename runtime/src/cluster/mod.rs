@@ -109,6 +109,7 @@
 //!   so is never forgotten by this node.
 
 mod driver;
+pub(crate) mod moves;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -153,6 +154,18 @@ pub struct ClusterStats {
     /// Credited sends refused because the sending node held no credit (a peer breaking
     /// the protocol).
     pub uncredited: u64,
+    /// Tasks this node moved to another node.
+    pub moves_out: u64,
+    /// Moves from this node that failed (refused, or the target unreachable); the tasks
+    /// kept running here.
+    pub moves_failed: u64,
+    /// Tasks that moved to this node and run here.
+    pub moves_in: u64,
+    /// Tasks offered to this node and dropped because their source went down before it let
+    /// them go.
+    pub moves_dropped: u64,
+    /// Control messages (move it, where is it) forwarded along a forwarding pointer.
+    pub forwarded: u64,
 }
 
 #[derive(Default)]
@@ -211,6 +224,8 @@ pub(crate) struct Cluster {
     next_query: AtomicU64,
     grace: Duration,
     stats: Counters,
+    /// Moving tasks in and out.
+    pub(crate) moves: moves::Moves,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -227,9 +242,11 @@ impl Cluster {
         mesh: Mesh,
         node: Weak<NodeInner>,
         grace: Duration,
+        max_tasks: Option<u64>,
         rt: tokio::runtime::Handle,
     ) -> Arc<Cluster> {
         Arc::new(Cluster {
+            moves: moves::Moves::new(me.clone(), max_tasks),
             members: parking_lot::Mutex::new(Members {
                 list: vec![me.clone()],
                 ..Members::default()
@@ -390,6 +407,7 @@ impl Cluster {
     pub(crate) fn stats(&self) -> ClusterStats {
         let s = &self.stats;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let m = self.moves.stats();
         ClusterStats {
             mismatches: get(&s.mismatches),
             not_home: get(&s.not_home),
@@ -402,6 +420,11 @@ impl Cluster {
             dropped: get(&s.dropped),
             uncredited: get(&s.uncredited),
             streamed: get(&s.streamed),
+            moves_out: m.moved,
+            moves_failed: m.failed,
+            moves_in: m.arrived,
+            moves_dropped: m.dropped,
+            forwarded: m.forwarded,
         }
     }
 

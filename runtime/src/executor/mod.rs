@@ -405,6 +405,7 @@ impl Executor {
                 task.respond(response);
                 Some(task)
             }
+            RequestKind::Move { to } => crate::handle::move_self(task, to),
         }
     }
 

@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use self::chans::{DecodeScope, EncodeScope, HeldChannels};
 use crate::channel::{type_fingerprint, ChanCore, ChannelId};
-use crate::error::{ChannelError, MismatchError, SnapshotError};
+use crate::error::{ChannelError, MismatchError, MoveError, SnapshotError};
 use crate::node::NodeInner;
 use crate::sync::Arc;
 use crate::task::{
@@ -230,6 +230,11 @@ enum Reply {
         #[serde(with = "serde_bytes")]
         value: Option<Vec<u8>>,
     },
+    /// A move the task asked for (`tern::move_to`) failed; it resumes where it is.
+    MoveFailed {
+        node: String,
+        refusal: tern_net::proto::migrate::MoveRefusal,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -238,6 +243,7 @@ enum JoinReply {
     Failed(Box<TaskReport>),
     Cancelled,
     Frozen,
+    NodeDown(String),
 }
 
 /// Limits a node applies when restoring.
@@ -341,7 +347,10 @@ fn pending_snap(
                 .min(u128::from(u64::MAX)) as u64,
         },
         // These complete without waiting, so a frozen task never holds them.
-        other @ (RequestKind::Yield | RequestKind::Call { .. } | RequestKind::Immediate(_)) => {
+        other @ (RequestKind::Yield
+        | RequestKind::Call { .. }
+        | RequestKind::Immediate(_)
+        | RequestKind::Move { .. }) => {
             return Err(state_err(
                 key,
                 "encode",
@@ -372,13 +381,54 @@ fn reply_snap(response: &Response, key: &str) -> Result<Reply, SnapshotError> {
             node: node.clone(),
             value: bytes_of(v)?,
         },
-        ResponseKind::Joined(outcome) => Reply::Joined(match outcome {
-            JoinOutcome::Output(v) => JoinReply::Output(value_bytes(v, key)?),
-            JoinOutcome::Failed(r) => JoinReply::Failed(r.clone()),
-            JoinOutcome::Cancelled => JoinReply::Cancelled,
-            JoinOutcome::Frozen => JoinReply::Frozen,
-        }),
+        ResponseKind::Joined(outcome) => Reply::Joined(join_reply(outcome, key)?),
+        ResponseKind::MoveFailed(e) => {
+            let (node, refusal) = e.to_wire();
+            Reply::MoveFailed { node, refusal }
+        }
     })
+}
+
+fn join_reply(outcome: &JoinOutcome, key: &str) -> Result<JoinReply, SnapshotError> {
+    Ok(match outcome {
+        JoinOutcome::Output(v) => JoinReply::Output(value_bytes(v, key)?),
+        JoinOutcome::Failed(r) => JoinReply::Failed(r.clone()),
+        JoinOutcome::Cancelled => JoinReply::Cancelled,
+        JoinOutcome::Frozen => JoinReply::Frozen,
+        JoinOutcome::NodeDown(n) => JoinReply::NodeDown(n.to_string()),
+    })
+}
+
+fn join_outcome(j: JoinReply) -> JoinOutcome {
+    match j {
+        JoinReply::Output(v) => JoinOutcome::Output(Value::Encoded(v)),
+        JoinReply::Failed(r) => JoinOutcome::Failed(r),
+        JoinReply::Cancelled => JoinOutcome::Cancelled,
+        JoinReply::Frozen => JoinOutcome::Frozen,
+        JoinReply::NodeDown(n) => match crate::NodeId::new(&n) {
+            Ok(node) => JoinOutcome::NodeDown(node),
+            Err(_) => JoinOutcome::Cancelled,
+        },
+    }
+}
+
+/// A task's outcome as bytes, for its home on another node (the same encoding as a join
+/// result inside a snapshot).
+pub(crate) fn encode_outcome(outcome: &JoinOutcome) -> Result<Vec<u8>, SnapshotError> {
+    let reply = join_reply(outcome, "task output")?;
+    postcard::to_allocvec(&reply).map_err(|e| SnapshotError::State {
+        key: "task output".into(),
+        op: "encode",
+        reason: e.to_string(),
+    })
+}
+
+/// The outcome [`encode_outcome`] encoded, or `None` if the bytes do not decode as one.
+pub(crate) fn decode_outcome(bytes: &[u8]) -> Option<JoinOutcome> {
+    match postcard::take_from_bytes::<JoinReply>(bytes) {
+        Ok((reply, [])) => Some(join_outcome(reply)),
+        _ => None,
+    }
 }
 
 /// Encodes a frozen task. The task is not consumed: on error it can be resumed where it is.
@@ -646,12 +696,10 @@ fn response(reply: Reply) -> Response {
         Reply::NodeDown { node, value: v } => {
             ResponseKind::Channel(ChannelError::NodeDown { node }, value(v))
         }
-        Reply::Joined(j) => ResponseKind::Joined(match j {
-            JoinReply::Output(v) => JoinOutcome::Output(Value::Encoded(v)),
-            JoinReply::Failed(r) => JoinOutcome::Failed(r),
-            JoinReply::Cancelled => JoinOutcome::Cancelled,
-            JoinReply::Frozen => JoinOutcome::Frozen,
-        }),
+        Reply::Joined(j) => ResponseKind::Joined(join_outcome(j)),
+        Reply::MoveFailed { node, refusal } => {
+            ResponseKind::MoveFailed(MoveError::from_wire(node, refusal))
+        }
     })
 }
 

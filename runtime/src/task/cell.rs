@@ -110,6 +110,8 @@ struct JoinState {
     waker: Option<Waker>,
     /// A task suspended in a `Join` request on this task.
     joiner: Option<Arc<TaskShared>>,
+    /// The node of this process the task moved itself to, if it did (`tern::move_to`).
+    moved_to: Option<crate::NodeId>,
 }
 
 /// How a task ended, as seen by its joiner.
@@ -123,6 +125,8 @@ pub(crate) enum JoinOutcome {
     Cancelled,
     /// It was frozen into a snapshot and left this handle's reach.
     Frozen,
+    /// The node it ran on went down (crashed, or gone past the grace period).
+    NodeDown(crate::NodeId),
 }
 
 /// Where a task stands with the runtime between two resumes. A request and its response are
@@ -150,6 +154,8 @@ pub(crate) struct Task {
     pub(crate) chans: ChanCache,
     /// Incremented by every move.
     pub(crate) epoch: u64,
+    /// The fingerprint of the task's output type (recorded in its snapshots).
+    pub(crate) output_type: u64,
     /// Where the task last suspended.
     pub(crate) location: Option<&'static Location<'static>>,
     /// Where the task last suspended before it was restored (until it suspends again here).
@@ -171,6 +177,7 @@ impl Task {
             wait: Wait::Start,
             chans: ChanCache::default(),
             epoch: 0,
+            output_type: 0,
             location: None,
             restored_location: None,
             detached: false,
@@ -559,6 +566,16 @@ impl TaskShared {
         if join.joiner.as_ref().is_some_and(|j| Arc::ptr_eq(j, joiner)) {
             join.joiner = None;
         }
+    }
+
+    /// Records the node of this process the task moved itself to.
+    pub(crate) fn set_moved_to(&self, node: crate::NodeId) {
+        self.join.lock().moved_to = Some(node);
+    }
+
+    /// The node of this process the task last moved itself to.
+    pub(crate) fn moved_to(&self) -> Option<crate::NodeId> {
+        self.join.lock().moved_to.clone()
     }
 
     /// Whether the task has ended (finished, failed or been cancelled).

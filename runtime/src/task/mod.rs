@@ -99,7 +99,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use cell::{JoinOutcome, Task, TaskShared, Wait};
-pub use effects::{sleep, yield_now, Sleep, YieldNow};
+pub use effects::{move_to, sleep, yield_now, MoveTo, Sleep, YieldNow};
 pub use frame::{__decode_frame, MachineType};
 pub(crate) use frame::{Frame, FrameStack, FrameStep};
 pub(crate) use report::{install_panic_hook, panic_message, take_panic_location};
@@ -124,6 +124,14 @@ impl TaskId {
         TaskId {
             origin,
             seq: SEQ.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The task a party of the channel protocol names.
+    pub(crate) fn from_party(p: tern_net::proto::PartyId) -> TaskId {
+        TaskId {
+            origin: p.origin,
+            seq: p.seq,
         }
     }
 
@@ -222,6 +230,8 @@ pub(crate) enum RequestKind {
     Join { task: Arc<TaskShared> },
     /// No wait at all: resume at once with this response (e.g. a channel type mismatch).
     Immediate(Response),
+    /// Move the task to this node (`tern::move_to`).
+    Move { to: crate::NodeId },
 }
 
 impl fmt::Debug for RequestKind {
@@ -234,6 +244,7 @@ impl fmt::Debug for RequestKind {
             RequestKind::Call { frame } => write!(f, "call({})", frame.type_key()),
             RequestKind::Join { task } => write!(f, "join({})", task.id),
             RequestKind::Immediate(r) => write!(f, "immediate({r:?})"),
+            RequestKind::Move { to } => write!(f, "move_to({to})"),
         }
     }
 }
@@ -257,6 +268,8 @@ pub(crate) enum ResponseKind {
     Channel(crate::ChannelError, Option<Value>),
     /// The joined task ended.
     Joined(JoinOutcome),
+    /// A move the task asked for failed (a successful one resumes with `Unit`).
+    MoveFailed(crate::MoveError),
 }
 
 /// Something a task can wait for: the bridge between a descriptor such as
