@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The cluster demo: three node processes on loopback (QUIC, mutual TLS from a CA the demo
-# makes) squaring jobs over named channels, in release mode. Extra arguments go to the demo
+# The cluster demo (what scripts/demo.sh runs): three node processes on loopback (QUIC, mutual
+# TLS from a CA the demo makes) moving stateful workers between them while they square jobs
+# over named channels, in release mode. Extra arguments go to the demo
 # (e.g. `--jobs 50000`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

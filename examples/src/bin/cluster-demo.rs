@@ -1,5 +1,6 @@
-//! The cluster demo: three node processes exchange jobs and results over named channels, on
-//! QUIC with mutual TLS, narrated.
+//! The cluster demo: three node processes run a pipeline of stateful `#[migratable]` workers
+//! over named channels, on QUIC with mutual TLS, and **move the workers between the processes
+//! while the messages flow** — by handle, by the worker itself, and by draining a node.
 //!
 //! Run without arguments, this program is the **coordinator**. It:
 //!
@@ -9,30 +10,46 @@
 //! 2. starts the three nodes as processes of its own binary (`cluster-demo node <id> <dir>
 //!    <jobs>`), reads the address each listens on, and tells each node the addresses of the
 //!    nodes started before it to dial, so that every pair of nodes is connected before any
-//!    channel is used;
-//! 3. checks that every node puts the homes of `"jobs"` and `"results"` on the same node,
-//!    then lets them run: `alpha`'s producer tasks send numbered jobs on the buffered channel
-//!    `"jobs"`; `beta` and `gamma` each run `#[migratable]` worker tasks that square the jobs
-//!    and send the answers on `"results"`; `alpha` collects and checks them;
-//! 4. cross-checks what the nodes report — every job answered exactly once, the sum of the
-//!    squares, each node's count of jobs as seen by `alpha` and by the node itself — has
-//!    `alpha` close `"results"` and find it empty, and lets the nodes exit.
+//!    channel is used. The processes run the same binary, so every worker type is registered
+//!    in every process: a worker's snapshot can resume in any of them;
+//! 3. lets the pipeline run: on `alpha`, two producer tasks send numbered jobs on the buffered
+//!    channel `"jobs"`; six `#[migratable]` stage workers, spawned on `alpha` (their home,
+//!    where their handles and joins live) and at once moved out to `beta` and `gamma`, square
+//!    the jobs and keep a running state (how many jobs they did, the sum of their squares),
+//!    stamping each answer on `"results"` with it; `alpha` collects and checks the answers.
+//!    Meanwhile:
+//!    - `alpha` moves a worker by its handle every few hundred answers, wherever it runs
+//!      (`TaskHandle::move_to`, over the network, the handle following the worker);
+//!    - one worker, the *wanderer*, moves itself from `beta` to `alpha` and back from inside
+//!      its loop (`tern::move_to`);
+//!    - at 40 % of the answers, `alpha` asks for `gamma` to be drained: `Node::drain` moves
+//!      every worker on `gamma` to the two other nodes, and `gamma` refuses arrivals from
+//!      then on;
 //!
-//! The nodes' progress lines are forwarded with the node's name. Any failed check, a node
-//! that exits early, or a run longer than 60 seconds ends the demo with a non-zero status
+//!    and every worker says where it resumed, with the state it carried there;
+//! 4. cross-checks what the nodes report — every job answered exactly once, the sum of the
+//!    squares, each worker's own tally (joined at home, on `alpha`, wherever the worker ended)
+//!    against the answers it sent, the moves the demo made against the moves the nodes count
+//!    (`cluster_stats().moves_out`, summed over the nodes) — has `alpha` close `"results"`
+//!    and find it empty, and lets the nodes exit.
+//!
+//! The nodes' progress lines are forwarded with the node's name. Any failed check or move, a
+//! node that exits early, or a run longer than 60 seconds ends the demo with a non-zero status
 //! (and the node processes killed).
 //!
 //! Run: `cargo run --release -p tern-examples --bin cluster-demo [-- --jobs N]` (default
-//! 10 000 jobs).
+//! 12 000 jobs; the producers pace themselves at about 2 400 jobs a second, so that the moves
+//! happen while the messages flow).
 //!
 //! # The coordinator's line protocol
 //!
 //! A node writes one line per event on its stdout: `listening <addr>`, `ready <jobs home>
-//! <results home>`, `done <key=value>...`, `finished <key=value>...`, and `say <area>
-//! <message>` for a progress line. The coordinator writes one line per step on the node's
-//! stdin: `peers <id>=<addr>...`, `go`, `finish`; then it closes the node's stdin, and the
-//! node shuts down and exits. A node whose stdin closes early (the coordinator went away)
-//! exits with a failure.
+//! <results home>`, `drain` (`alpha`: drain `gamma` now), `drained <key=value>...` (`gamma`),
+//! `done <key=value>...`, `finished <key=value>...`, and `say <area> <message>` for a progress
+//! line. The coordinator writes one line per step on the node's stdin: `peers <id>=<addr>...`,
+//! `go`, `drain` (to `gamma`), `drained <key=value>...` (to `alpha`), `finish`; then it closes
+//! the node's stdin, and the node shuts down and exits. A node whose stdin closes early (the
+//! coordinator went away) exits with a failure.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -46,21 +63,40 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tern::net::{ClusterCa, TlsConfig};
-use tern::{migratable, Channel, ChannelError, Node, NodeId};
+use tern::{migratable, Channel, ChannelError, MoveError, Node, NodeId, TaskHandle};
 
 type Error = Box<dyn std::error::Error>;
 
-/// The nodes, in the order the coordinator starts them. `alpha` produces and collects; the
-/// others work.
+/// The nodes, in the order the coordinator starts them. `alpha` produces, collects, and is the
+/// home of every task; `gamma` is drained halfway through.
 const NODES: [&str; 3] = ["alpha", "beta", "gamma"];
+/// The node that produces, collects and spawns (the workers' home).
+const ALPHA: &str = NODES[0];
+/// The node drained while the jobs flow.
+const DRAINED: &str = NODES[2];
 /// Jobs sent when `--jobs` is not given.
-const DEFAULT_JOBS: u64 = 10_000;
-/// The most jobs `--jobs` accepts (so that the sum of the squares fits a `u64`).
-const MAX_JOBS: u64 = 1_000_000;
+const DEFAULT_JOBS: u64 = 12_000;
+/// The fewest jobs `--jobs` accepts (so that there is time for the moves and the drain).
+const MIN_JOBS: u64 = 100;
+/// The most jobs `--jobs` accepts (so that the paced run fits the time limit).
+const MAX_JOBS: u64 = 100_000;
 /// Producer tasks on `alpha`.
 const PRODUCERS: u64 = 2;
-/// Worker tasks on each of `beta` and `gamma`.
-const WORKERS: u32 = 4;
+/// A producer pauses [`PAUSE`] after every `BATCH` jobs: about 2 400 jobs a second in all.
+const BATCH: u64 = 12;
+const PAUSE: Duration = Duration::from_millis(10);
+/// Stage workers (all spawned on `alpha`).
+const WORKERS: u64 = 6;
+/// The worker that moves itself; the others are moved by their handles and by the drain.
+const WANDERER: u64 = WORKERS - 1;
+/// The self-moves the wanderer makes: beta -> alpha (its home), alpha -> beta.
+///
+/// Runtime bug (issue 5): a third one, beta -> alpha again, never completes — the task
+/// resumes neither on alpha (`Ok`) nor on beta (an error), and its join at home waits forever.
+/// Set this to 3 and run `bash scripts/cluster-demo.sh --jobs 1200` to see it.
+const SELF_MOVES: u64 = 2;
+/// Where each worker is moved right after it is spawned.
+const PLACEMENT: [&str; WORKERS as usize] = ["beta", "beta", "gamma", "gamma", "alpha", "beta"];
 /// Receivers of `"results"` on `alpha`.
 const COLLECTORS: usize = 4;
 /// Room in each of `"jobs"` and `"results"`.
@@ -70,19 +106,40 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest a node waits for its connections to be counted as members.
 const MESH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A worker's answer to one job.
+/// A worker's answer to one job, stamped with the worker's running state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Answer {
     /// The job: a number from 1 to the number of jobs.
     job: u64,
     /// Its square.
     square: u64,
-    /// The worker that answered, `<node>-<index>`.
-    worker: String,
+    /// The worker that answered.
+    worker: u64,
+    /// How many jobs that worker has answered, this one included (1, 2, 3, ...).
+    count: u64,
+    /// The sum of the squares that worker has answered, this one included.
+    sum: u64,
+    /// The node it ran on.
+    node: String,
 }
 
-/// Sends the jobs `first`, `first + step`, ... up to `last` on `jobs`; returns how many it
-/// sent.
+/// What a worker returns: its running state at the end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Tally {
+    /// Jobs answered.
+    count: u64,
+    /// The sum of their squares.
+    sum: u64,
+    /// Changes of node the worker saw.
+    hops: u64,
+    /// Moves it made itself (`tern::move_to`).
+    self_moves: u64,
+    /// The node it ended on.
+    node: String,
+}
+
+/// Sends the jobs `first`, `first + step`, ... up to `last` on `jobs`, pausing after every
+/// [`BATCH`]; returns how many it sent.
 #[migratable]
 async fn produce(jobs: Channel<u64>, first: u64, last: u64, step: u64) -> u64 {
     let mut sent: u64 = 0;
@@ -93,27 +150,104 @@ async fn produce(jobs: Channel<u64>, first: u64, last: u64, step: u64) -> u64 {
         }
         sent += 1;
         job += step;
+        if sent % BATCH == 0 {
+            tern::sleep(PAUSE).await;
+        }
     }
     sent
 }
 
-/// Squares every job from `jobs` and sends the answer to `results`, until `jobs` is closed
-/// and empty; returns how many jobs it answered.
+/// The index in [`NODES`] of the node running the calling task.
+fn here() -> u64 {
+    let id = tern::current_node().map(|n| n.id().to_string());
+    NODES
+        .iter()
+        .position(|n| Some(*n) == id.as_deref())
+        .map_or(u64::MAX, |i| i as u64)
+}
+
+/// The name of the node of index `i` in [`NODES`].
+fn name(i: u64) -> &'static str {
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| NODES.get(i))
+        .copied()
+        .unwrap_or("?")
+}
+
+/// A stage worker: squares every job from `jobs` and sends the answer, stamped with its
+/// running state, to `results`, until `jobs` is closed and empty. When `hop_every` is not 0
+/// it moves itself between `alpha` and `beta` after every `hop_every` jobs.
 #[migratable]
-async fn square(jobs: Channel<u64>, results: Channel<Answer>, worker: String) -> u64 {
-    let mut answered: u64 = 0;
+async fn stage(jobs: Channel<u64>, results: Channel<Answer>, worker: u64, hop_every: u64) -> Tally {
+    let mut count: u64 = 0;
+    let mut sum: u64 = 0;
+    let mut hops: u64 = 0;
+    let mut self_moves: u64 = 0;
+    // The node it runs on, as an index in NODES: a change means it was moved.
+    let mut at: u64 = here();
     while let Ok(job) = jobs.recv().await {
+        if here() != at {
+            hops += 1;
+            report(
+                "worker",
+                format_args!(
+                    "worker-{worker} resumed on {} (from {}, hop {hops}) with its state: {count} jobs, sum {sum}",
+                    name(here()),
+                    name(at)
+                ),
+            );
+            at = here();
+        }
+        count += 1;
+        sum += job * job;
         let answer = Answer {
             job,
             square: job * job,
-            worker: worker.clone(),
+            worker,
+            count,
+            sum,
+            node: name(at).to_string(),
         };
         if results.send(answer).await.is_err() {
-            return answered;
+            break;
         }
-        answered += 1;
+        if hop_every > 0 && count % hop_every == 0 && self_moves < SELF_MOVES {
+            // alpha (0) <-> beta (1)
+            let to: u64 = if at == 0 { 1 } else { 0 };
+            let refused: Option<String> =
+                tern::move_to(name(to)).await.err().map(|e| e.to_string());
+            if let Some(e) = refused {
+                report(
+                    "move",
+                    format_args!(
+                        "worker-{worker} stays on {}: its move to {} failed: {e}",
+                        name(at),
+                        name(to)
+                    ),
+                );
+            } else {
+                self_moves += 1;
+                hops += 1;
+                report(
+                    "move",
+                    format_args!(
+                        "moved worker-{worker} {} -> {} by itself (hop {hops}, {count} jobs, sum {sum})",
+                        name(at),
+                        name(to)
+                    ),
+                );
+                at = to;
+            }
+        }
     }
-    answered
+    Tally {
+        count,
+        sum,
+        hops,
+        self_moves,
+        node: name(here()).to_string(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -212,11 +346,35 @@ fn coordinate(args: &[String]) -> Result<(), Error> {
 
     let work_start = Instant::now();
     nodes.tell_all("go")?;
-    let done = mail.gather("done")?;
+    // While the jobs flow: `alpha` asks for the drain, `gamma` reports it, `alpha` hears of it.
+    let drained_ix = NODES.iter().position(|n| *n == DRAINED).expect("a node");
+    let mut drained: Option<Vec<String>> = None;
+    let done = mail.gather_with("done", &mut |i, word, words| match word {
+        "drain" if i == 0 => {
+            say(
+                t0,
+                "coord",
+                "drain",
+                format_args!("{ALPHA} asks for {DRAINED} to be drained"),
+            );
+            nodes.tell(drained_ix, "drain")?;
+            Ok(true)
+        }
+        "drained" if i == drained_ix && drained.is_none() => {
+            drained = Some(words.to_vec());
+            nodes.tell(0, &format!("drained {}", words.join(" ")))?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    })?;
     let work_time = work_start.elapsed();
+    let drained = drained.ok_or_else(|| format!("{DRAINED} was never drained"))?;
+    let drain_moved = field(&drained, "moved", DRAINED)?;
     let alpha = &done[0];
-    let collected = field(alpha, "collected", "alpha")?;
-    let sum = field(alpha, "sum", "alpha")?;
+    let collected = field(alpha, "collected", ALPHA)?;
+    let sum = field(alpha, "sum", ALPHA)?;
+    let by_handle = field(alpha, "by_handle", ALPHA)?;
+    let by_self = field(alpha, "by_self", ALPHA)?;
     let expected_sum: u64 = (1..=jobs).map(|j| j * j).sum();
     check(
         collected == jobs,
@@ -226,46 +384,52 @@ fn coordinate(args: &[String]) -> Result<(), Error> {
         sum == expected_sum,
         format!("the squares sum to {sum}, expected {expected_sum}"),
     )?;
-    let mut worked_total = 0;
-    for (i, id) in NODES.iter().enumerate().skip(1) {
-        let worked = field(&done[i], "worked", id)?;
-        let seen = field(alpha, id, "alpha")?;
-        check(
-            worked == seen,
-            format!("{id} answered {worked} jobs, alpha got {seen} answers from it"),
-        )?;
-        worked_total += worked;
-    }
     check(
-        worked_total == jobs,
-        format!("the workers answered {worked_total} jobs, {jobs} were sent"),
+        drain_moved > 0,
+        format!("draining {DRAINED} moved no worker"),
     )?;
     say(
         t0,
         "coord",
         "check",
         format_args!(
-            "{jobs} jobs answered once each in {:.2} s ({:.0} jobs/s across 3 processes) ✓",
+            "{jobs} jobs answered once each in {:.2} s, while workers moved between the processes ✓",
             work_time.as_secs_f64(),
-            jobs as f64 / work_time.as_secs_f64()
         ),
     );
 
     nodes.tell_all("finish")?;
     let finished = mail.gather("finished")?;
-    let extra = field(&finished[0], "extra", "alpha")?;
+    let extra = field(&finished[0], "extra", ALPHA)?;
     check(
         extra == 0,
         format!("{extra} answers left in \"results\" after all jobs were answered"),
     )?;
-    let mut node_down = 0;
+    let (mut node_down, mut moves_out, mut moves_in) = (0, 0, 0);
     for (i, id) in NODES.iter().enumerate() {
         node_down += field(&finished[i], "node_down", id)?;
+        moves_out += field(&finished[i], "moves_out", id)?;
+        moves_in += field(&finished[i], "moves_in", id)?;
     }
     check(
         node_down == 0,
         format!("{node_down} channel operations failed with NodeDown"),
     )?;
+    let moves = by_handle + by_self + drain_moved;
+    check(
+        moves_out == moves && moves_in == moves,
+        format!(
+            "the demo made {moves} moves ({by_handle} by handles, {by_self} by a worker itself, {drain_moved} by the drain), the nodes count {moves_out} out and {moves_in} in"
+        ),
+    )?;
+    say(
+        t0,
+        "coord",
+        "check",
+        format_args!(
+            "{moves} moves made, {moves_out} counted out and {moves_in} counted in by the nodes ✓"
+        ),
+    );
 
     nodes.finish(deadline)?;
     say(
@@ -275,7 +439,7 @@ fn coordinate(args: &[String]) -> Result<(), Error> {
         "every node shut down and exited cleanly",
     );
     println!(
-        "verified: {jobs} jobs squared across {} processes over QUIC + mutual TLS, sum of squares {sum}; 0 lost, 0 duplicated",
+        "verified: {jobs} jobs through {WORKERS} stateful workers across {} processes over QUIC + mutual TLS, sum of squares {sum}, every worker's totals match; 0 lost, 0 duplicated, {moves} moves ({by_handle} by handles, {by_self} self, {drain_moved} by draining {DRAINED})",
         NODES.len()
     );
     Ok(())
@@ -285,8 +449,10 @@ fn parse_jobs(args: &[String]) -> Result<u64, Error> {
     match args {
         [] => Ok(DEFAULT_JOBS),
         [flag, n] if flag == "--jobs" => match n.parse::<u64>() {
-            Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
-            _ => Err(format!("--jobs takes a number from 1 to {MAX_JOBS}, not {n:?}").into()),
+            Ok(n) if (MIN_JOBS..=MAX_JOBS).contains(&n) => Ok(n),
+            _ => Err(
+                format!("--jobs takes a number from {MIN_JOBS} to {MAX_JOBS}, not {n:?}").into(),
+            ),
         },
         _ => Err(format!("usage: cluster-demo [--jobs N] (got {args:?})").into()),
     }
@@ -437,6 +603,10 @@ impl Drop for Nodes {
     }
 }
 
+/// A handler of the lines a node writes besides the one awaited: node index, first word,
+/// other words; returns whether it was one it expected.
+type OtherLine<'a> = dyn FnMut(usize, &str, &[String]) -> Result<bool, Error> + 'a;
+
 /// The lines the nodes write, in arrival order.
 struct Mailbox {
     rx: mpsc::Receiver<Mail>,
@@ -451,6 +621,16 @@ impl Mailbox {
     /// # Errors
     /// When a node exits first, writes any other line, or the deadline passes.
     fn gather(&self, keyword: &str) -> Result<Vec<Vec<String>>, Error> {
+        self.gather_with(keyword, &mut |_, _, _| Ok(false))
+    }
+
+    /// As [`gather`](Self::gather), and passes every other line (node index, first word,
+    /// other words) to `other`, which returns whether it was one it expected.
+    fn gather_with(
+        &self,
+        keyword: &str,
+        other: &mut OtherLine<'_>,
+    ) -> Result<Vec<Vec<String>>, Error> {
         let mut got: Vec<Option<Vec<String>>> = vec![None; NODES.len()];
         while got.iter().any(Option::is_none) {
             let left = self.deadline.saturating_duration_since(Instant::now());
@@ -479,6 +659,15 @@ impl Mailbox {
                 say(self.t0, id, area, message);
             } else if word == keyword && got[i].is_none() {
                 got[i] = Some(rest.split_whitespace().map(str::to_string).collect());
+            } else if other(
+                i,
+                word,
+                &rest
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            )? {
+                continue;
             } else {
                 return Err(
                     format!("{id} sent {line:?} while the demo waited for `{keyword}`").into(),
@@ -531,7 +720,8 @@ fn node_main(args: &[String]) -> Result<(), Error> {
         .block_on(run_node(id, Path::new(dir), jobs))
 }
 
-/// A progress line, for the coordinator to print.
+/// A progress line, for the coordinator to print (also from inside tasks: the line comes
+/// from the process the task runs in).
 fn report(area: &str, line: impl std::fmt::Display) {
     println!("say {area} {line}");
 }
@@ -586,10 +776,19 @@ async fn run_node(id: &str, dir: &Path, jobs: u64) -> Result<(), Error> {
     println!("ready {} {}", node.home_of("jobs"), node.home_of("results"));
 
     coordinator.next("go").await?;
-    let mut answers = (id == NODES[0]).then(|| Answers::start(&results));
+    let mut answers = (id == ALPHA).then(|| Answers::start(&results));
     let done = match &mut answers {
-        Some(answers) => produce_and_collect(&node, &jobs_ch, answers, jobs).await?,
-        None => work(&node, &jobs_ch, &results).await?,
+        Some(answers) => {
+            conduct(&node, &jobs_ch, &results, answers, jobs, &mut coordinator).await?
+        }
+        None if id == DRAINED => drain(&node, &mut coordinator).await?,
+        None => {
+            report(
+                "work",
+                "hosting whichever workers move here (their code is in this binary too)",
+            );
+            String::new()
+        }
     };
     println!("done {done}");
 
@@ -606,12 +805,15 @@ async fn run_node(id: &str, dir: &Path, jobs: u64) -> Result<(), Error> {
     report(
         "stats",
         format_args!(
-            "{} channel messages sent, {} received; {} resent, {} repeats, {} dropped",
-            stats.sent, stats.received, stats.resent, stats.repeats, stats.dropped
+            "moves: {} out, {} in, {} failed; {} channel messages sent, {} received; {} resent, {} dropped",
+            stats.moves_out, stats.moves_in, stats.moves_failed, stats.sent, stats.received, stats.resent, stats.dropped
         ),
     );
     coordinator.may_close();
-    println!("finished extra={extra} node_down={}", stats.node_down);
+    println!(
+        "finished extra={extra} node_down={} moves_out={} moves_in={}",
+        stats.node_down, stats.moves_out, stats.moves_in
+    );
 
     coordinator.closed().await?;
     drop((jobs_ch, results));
@@ -619,28 +821,158 @@ async fn run_node(id: &str, dir: &Path, jobs: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// `alpha`: producer tasks send the jobs 1..=`jobs` while this collects and checks the
-/// answers; then closes `"jobs"`. Returns the `done` line's fields.
-async fn produce_and_collect(
+/// `gamma`: when the coordinator says so, moves every worker running here to the other nodes
+/// (`Node::drain`). Returns the `done` line's fields.
+///
+/// The drained node could shut down now as far as the workers' joins go: they are homed on
+/// `alpha`, which spawned them, and a worker's outcome is routed to its home wherever it
+/// ends. It stays up, running no task and refusing arrivals, because it is still a member of
+/// the cluster — and the homes of named channels are picked over the members, so `"jobs"` or
+/// `"results"` may live here: shutting it down would fail the channel operations with
+/// `NodeDown`. A rolling restart would first move the channels' homes; tern does not yet.
+async fn drain(node: &Node, coordinator: &mut Coordinator) -> Result<String, Error> {
+    report("drain", "waiting to be drained");
+    coordinator.next("drain").await?;
+    let started = Instant::now();
+    let drained = node.drain().await?;
+    check(
+        drained.failed == 0,
+        format!(
+            "draining {}: {} workers failed to move: {:?}",
+            node.id(),
+            drained.failed,
+            drained.errors
+        ),
+    )?;
+    let homes: Vec<&str> = ["jobs", "results"]
+        .into_iter()
+        .filter(|c| node.home_of(c) == *node.id())
+        .collect();
+    report(
+        "drain",
+        format_args!(
+            "drained in {:.1} ms: {} workers moved to {} and {} ({} had ended); refusing arrivals from now on, up only as {}",
+            started.elapsed().as_secs_f64() * 1000.0,
+            drained.moved,
+            NODES[0],
+            NODES[1],
+            drained.finished,
+            if homes.is_empty() {
+                "a member".to_string()
+            } else {
+                format!("the home of {}", homes.join(" and "))
+            }
+        ),
+    );
+    println!(
+        "drained moved={} finished={}",
+        drained.moved, drained.finished
+    );
+    Ok(format!("drained={}", drained.moved))
+}
+
+/// Moves the worker `w` to `to` by its handle, retrying while the worker is busy with another
+/// move (a legitimate refusal); counts the move in `moves`.
+async fn move_worker(
+    handle: &TaskHandle<Tally>,
+    w: u64,
+    to: &str,
+    moves: &mut u64,
+) -> Result<(), Error> {
+    let from = handle.location();
+    for _ in 0..100 {
+        match handle.move_to(to).await {
+            Ok(()) => {
+                *moves += 1;
+                let at = handle.location();
+                check(
+                    at.as_str() == to,
+                    format!("worker-{w} moved to {to}, its handle says it is on {at}"),
+                )?;
+                report(
+                    "move",
+                    format_args!(
+                        "moved worker-{w} {from} -> {to} by its handle (move {moves} by handles)"
+                    ),
+                );
+                return Ok(());
+            }
+            Err(MoveError::Busy { .. }) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) => return Err(format!("moving worker-{w} {from} -> {to}: {e}").into()),
+        }
+    }
+    Err(format!("worker-{w} stayed busy: no move {from} -> {to}").into())
+}
+
+/// The next node after `at` among `nodes`, in a cycle.
+fn next_node<'a>(nodes: &[&'a str], at: &str) -> &'a str {
+    let i = nodes.iter().position(|n| *n == at).map_or(0, |i| i + 1);
+    nodes[i % nodes.len()]
+}
+
+/// Per-worker bookkeeping of the answers collected.
+#[derive(Default)]
+struct Seen {
+    /// `counts[c]`: the answer stamped with count `c` arrived.
+    counts: Vec<bool>,
+    answers: u64,
+    sum: u64,
+    /// The running sum stamped on the answer with the highest count.
+    last_sum: u64,
+}
+
+/// `alpha`: spawns the workers and places them, runs the producers, collects and checks the
+/// answers, moves workers by their handles while they work, asks for `gamma`'s drain, then
+/// joins everything and checks each worker's tally. Returns the `done` line's fields.
+async fn conduct(
     node: &Node,
     jobs_ch: &Channel<u64>,
+    results: &Channel<Answer>,
     answers: &mut Answers,
     jobs: u64,
+    coordinator: &mut Coordinator,
 ) -> Result<String, Error> {
+    // The wanderer does about a sixth of the jobs: it moves itself in its first half.
+    let hop_every = (jobs / WORKERS / 4).max(1);
+    let workers: Vec<TaskHandle<Tally>> = (0..WORKERS)
+        .map(|w| {
+            let hops = if w == WANDERER { hop_every } else { 0 };
+            node.spawn(stage(jobs_ch.clone(), results.clone(), w, hops))
+        })
+        .collect();
+    report(
+        "work",
+        format_args!(
+            "{WORKERS} #[migratable] stage workers spawned here (their home): \"jobs\" → square, keep count and sum → \"results\"; worker-{WANDERER} moves itself after every {hop_every} jobs, {SELF_MOVES} times"
+        ),
+    );
+    let mut by_handle = 0u64;
+    for (w, to) in PLACEMENT.iter().enumerate() {
+        if *to != ALPHA {
+            move_worker(&workers[w], w as u64, to, &mut by_handle).await?;
+        }
+    }
+
     report(
         "jobs",
         format_args!(
-            "{PRODUCERS} producer tasks sending jobs 1..={jobs} on \"jobs\" (buffered, {CAPACITY})"
+            "{PRODUCERS} producer tasks sending jobs 1..={jobs} on \"jobs\" (buffered, {CAPACITY}), about {} a second",
+            PRODUCERS * BATCH * 1000 / PAUSE.as_millis() as u64
         ),
     );
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| node.spawn(produce(jobs_ch.clone(), p + 1, jobs, PRODUCERS)))
         .collect();
+
+    let move_every = (jobs / 24).max(1);
+    let drain_at = jobs * 2 / 5;
+    let mut drain_asked = false;
+    let mut step = 0u64;
     let n = usize::try_from(jobs)?;
-    let mut seen = vec![false; n + 1];
+    let mut done = vec![false; n + 1];
     let mut sum = 0u64;
-    let mut by_node: BTreeMap<String, u64> =
-        NODES[1..].iter().map(|id| (id.to_string(), 0)).collect();
+    let mut seen: Vec<Seen> = (0..WORKERS).map(|_| Seen::default()).collect();
+    let mut by_node: BTreeMap<String, u64> = NODES.iter().map(|id| (id.to_string(), 0)).collect();
     for k in 1..=jobs {
         let answer = answers
             .next()
@@ -651,27 +983,80 @@ async fn produce_and_collect(
             (1..=n).contains(&job),
             format!("an answer to job {job}, which was never sent: {answer:?}"),
         )?;
-        check(!seen[job], format!("job {job} answered twice: {answer:?}"))?;
+        check(!done[job], format!("job {job} answered twice: {answer:?}"))?;
         check(
             answer.square == answer.job * answer.job,
             format!("a wrong square: {answer:?}"),
         )?;
-        seen[job] = true;
+        done[job] = true;
         sum += answer.square;
-        let worker_node = answer
-            .worker
-            .rsplit_once('-')
-            .map_or(answer.worker.as_str(), |(node, _)| node);
+        let s = seen
+            .get_mut(usize::try_from(answer.worker)?)
+            .ok_or_else(|| format!("an answer from an unknown worker: {answer:?}"))?;
+        let c = usize::try_from(answer.count)?;
+        if s.counts.len() <= c {
+            s.counts.resize(c + 1, false);
+        }
+        check(
+            c > 0 && !s.counts[c],
+            format!(
+                "worker-{} stamped count {c} twice: {answer:?}",
+                answer.worker
+            ),
+        )?;
+        s.counts[c] = true;
+        s.answers += 1;
+        s.sum += answer.square;
+        if c + 1 == s.counts.len() {
+            s.last_sum = answer.sum;
+        }
         *by_node
-            .get_mut(worker_node)
-            .ok_or_else(|| format!("an answer from an unknown worker: {answer:?}"))? += 1;
-        if k == jobs / 2 {
+            .get_mut(&answer.node)
+            .ok_or_else(|| format!("an answer from an unknown node: {answer:?}"))? += 1;
+
+        if k == drain_at {
+            // Two workers on gamma at least, then no more moves there: the drain moves them.
+            for w in [2, 3] {
+                if workers[w].location().as_str() != DRAINED {
+                    move_worker(&workers[w], w as u64, DRAINED, &mut by_handle).await?;
+                }
+            }
+            drain_asked = true;
+            report(
+                "drain",
+                format_args!("{k} of {jobs} answers in: asking for {DRAINED} to be drained"),
+            );
+            println!("drain");
+        } else if k % move_every == 0 {
+            // The next worker in turn (not the wanderer, which moves itself), to the next node.
+            let w = step % WANDERER;
+            step += 1;
+            let handle = &workers[w as usize];
+            let at = handle.location();
+            let to = if drain_asked {
+                (at.as_str() != DRAINED).then(|| next_node(&[ALPHA, NODES[1]], at.as_str()))
+            } else {
+                Some(next_node(&NODES, at.as_str()))
+            };
+            if let Some(to) = to {
+                move_worker(handle, w, to, &mut by_handle).await?;
+            }
+        }
+        if k % (jobs / 4).max(1) == 0 {
+            let split: Vec<String> = by_node.iter().map(|(n, c)| format!("{n} {c}")).collect();
             report(
                 "results",
-                format_args!("{k} of {jobs} answers in, each job once so far"),
+                format_args!(
+                    "{k} of {jobs} answers in, each job once so far (answered on {})",
+                    split.join(", ")
+                ),
             );
         }
     }
+
+    // The drain is done (and reported) before the workers may end.
+    let drained = coordinator.next("drained").await?;
+    let drain_moved = field(&drained, "moved", DRAINED)?;
     let mut sent = 0;
     for p in producers {
         sent += p.join().await?;
@@ -681,48 +1066,45 @@ async fn produce_and_collect(
         format!("the producers sent {sent} of {jobs} jobs"),
     )?;
     jobs_ch.close();
+    // Joined here, at home, wherever each worker ended: its outcome was routed home.
+    let mut by_self = 0;
+    for (w, handle) in workers.into_iter().enumerate() {
+        let tally = handle
+            .join()
+            .await
+            .map_err(|e| format!("joining worker-{w}: {e}"))?;
+        let s = &seen[w];
+        check(
+            tally.count == s.answers
+                && s.counts.len() as u64 == tally.count + 1
+                && tally.sum == s.sum
+                && (tally.count == 0 || s.last_sum == tally.sum),
+            format!(
+                "worker-{w} says {} jobs with sum {}, its answers say {} jobs with sum {} (last stamped sum {})",
+                tally.count, tally.sum, s.answers, s.sum, s.last_sum
+            ),
+        )?;
+        by_self += tally.self_moves;
+        report(
+            "join",
+            format_args!(
+                "worker-{w} joined at home, ended on {} after {} hops ({} by itself): {} jobs, sum {} = its answers ✓",
+                tally.node, tally.hops, tally.self_moves, tally.count, tally.sum
+            ),
+        );
+    }
     let split: Vec<String> = by_node.iter().map(|(n, c)| format!("{n} {c}")).collect();
     report(
         "results",
         format_args!(
-            "{jobs} of {jobs} answers, each job once, squares sum to {sum} ✓ ({}); \"jobs\" closed",
-            split.join(", ")
+            "{jobs} of {jobs} answers, each job once, squares sum to {sum} ✓ (answered on {}); {} moves: {by_handle} by handles, {by_self} self, {drain_moved} by the drain",
+            split.join(", "),
+            by_handle + by_self + drain_moved
         ),
     );
-    let counts: Vec<String> = by_node.iter().map(|(n, c)| format!("{n}={c}")).collect();
-    Ok(format!("collected={jobs} sum={sum} {}", counts.join(" ")))
-}
-
-/// `beta` and `gamma`: worker tasks square jobs until `"jobs"` is closed and empty. Returns
-/// the `done` line's fields.
-async fn work(
-    node: &Node,
-    jobs_ch: &Channel<u64>,
-    results: &Channel<Answer>,
-) -> Result<String, Error> {
-    report(
-        "work",
-        format_args!("{WORKERS} #[migratable] worker tasks: \"jobs\" → square → \"results\""),
-    );
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|w| {
-            node.spawn(square(
-                jobs_ch.clone(),
-                results.clone(),
-                format!("{}-{w}", node.id()),
-            ))
-        })
-        .collect();
-    let mut answered = Vec::new();
-    for w in workers {
-        answered.push(w.join().await?);
-    }
-    let total: u64 = answered.iter().sum();
-    report(
-        "work",
-        format_args!("\"jobs\" closed: {total} jobs squared ({answered:?} per worker)"),
-    );
-    Ok(format!("worked={total}"))
+    Ok(format!(
+        "collected={jobs} sum={sum} by_handle={by_handle} by_self={by_self}"
+    ))
 }
 
 /// `alpha`'s receivers on `"results"`: several, so that their round trips to the channel's
