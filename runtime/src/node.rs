@@ -82,6 +82,15 @@ impl NodeBuilder {
         self
     }
 
+    /// Test hook: this node behaves as a build whose code for the task type `task_type`
+    /// (its type key, e.g. `"my_crate::worker"`) differs from this one's, so that snapshots
+    /// of it are refused with a fingerprint mismatch — version skew without a second build.
+    #[doc(hidden)]
+    pub fn simulate_version_skew(mut self, task_type: &str) -> Self {
+        self.limits.skewed = fnv1a(task_type.as_bytes());
+        self
+    }
+
     /// Makes the node a cluster member listening for peers on `addr` (UDP, QUIC with mutual
     /// TLS; port 0 picks a free port, see [`Node::local_addr`]). Without it the node is
     /// embedded: everything works in this process, with no network.

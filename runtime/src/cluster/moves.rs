@@ -252,13 +252,10 @@ fn run_arrived(
     let id = held.decoded.header.task;
     let home_here = held.home == cluster.me;
     // Back home: the handle's join cell is waiting for it.
-    let shared = match home_here.then(|| moves.away.lock().remove(&task)).flatten() {
-        Some(shared) => {
-            shared.reopen();
-            shared
-        }
-        None => TaskShared::new(id),
-    };
+    let shared = home_here
+        .then(|| moves.away.lock().remove(&task))
+        .flatten()
+        .unwrap_or_else(|| TaskShared::new(id));
     let home = (!home_here).then(|| held.home.clone());
     moves.track(&shared, home.clone());
     if let Some(home) = home {
@@ -369,7 +366,11 @@ pub(crate) async fn move_task(
     cluster.flush_streams().await;
     let output = task.output_type;
     match depart(cluster, task, target, output).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            // The freeze is over: the task left (its cell stays for the join, if homed here).
+            shared.clear_freeze();
+            Ok(())
+        }
         Err((task, e)) => {
             shared.reopen();
             node.resubmit(task);
