@@ -251,7 +251,16 @@ pub(crate) fn settle_withdrawn(task: &mut Box<Task>, answer: Option<Outcome>) {
         _ => return,
     };
     let kind = match answer {
-        Some(Outcome::Withdrawn { .. }) => return,
+        // Withdrawn, or the home never saw the operation (it was still waiting to be sent, or
+        // to be retried after an `Overloaded`): either way the task keeps its request (and a
+        // send its value) and issues it again from wherever it resumes.
+        Some(
+            Outcome::Withdrawn { .. }
+            | Outcome::Rejected {
+                reason: Rejection::UnknownOp,
+                ..
+            },
+        ) => return,
         Some(Outcome::Sent) => ResponseKind::Unit,
         Some(Outcome::Received(p)) => ResponseKind::Value(Value::Encoded(p.0)),
         Some(Outcome::Closed { .. }) => {
