@@ -111,7 +111,7 @@ pub use history::{check, CheckConfig, Event, History, SendResult, Violation};
 pub use migration::{Phase, PhaseFault, Victim};
 pub use net::{ConnId, LinkConfig, NetEvent, NetStats, Network, NodeIx, StreamId};
 pub use rng::Rng;
-pub use scenario::run_seed;
+pub use scenario::{run_seed, run_storm};
 pub use world::{
     run, ChannelSpec, Fault, ImpostorSpec, ReceiverSpec, Sabotage, SenderSpec, SimConfig,
     SimReport, SimStats,
