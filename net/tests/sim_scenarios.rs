@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use tern_net::sim::{
-    run, run_seed, ChannelSpec, Fault, ImpostorSpec, LinkConfig, ReceiverSpec, Sabotage,
-    SenderSpec, SimConfig, SimReport,
+    run, run_seed, ChannelSpec, Event, Fault, ImpostorSpec, LinkConfig, Phase, PhaseFault,
+    ReceiverSpec, Sabotage, SenderSpec, SimConfig, SimReport, Victim,
 };
 
 fn secs(s: f64) -> Duration {
@@ -209,4 +209,246 @@ fn a_seed_replays_the_same_run() {
         assert_eq!(a.trace, b.trace);
     }
     assert_ne!(run_seed(11).stats, run_seed(12).stats);
+}
+
+// ---- crashes at each phase of a move ---------------------------------------------------------
+
+/// What became of the party whose move a phase fault struck.
+#[derive(Debug, Default)]
+struct Fate {
+    party: u64,
+    source: usize,
+    target: usize,
+    /// The epoch the move offered.
+    epoch: u64,
+    /// The target held a copy (`Held`), and dropped it (`HeldDrop`).
+    held: bool,
+    dropped: bool,
+    /// The source let go (`MoveCommit`), or the move failed (`MoveAbort`).
+    committed: bool,
+    aborted: bool,
+    /// The party ran again after the crash: on the source at its old epoch, on the target
+    /// at the new one.
+    resumed_on_source: bool,
+    ran_on_target: bool,
+    /// The party was lost.
+    died: bool,
+}
+
+/// A clean three-node cluster where every party moves often, with `victim` crashing when
+/// the first move reaches `phase`; returns the report and the fate of that move's party.
+fn crash_at(phase: Phase, victim: Victim) -> (SimReport, Fate) {
+    let mut c = SimConfig::new(40, 3);
+    c.channels = vec![ChannelSpec {
+        name: "jobs".into(),
+        cap: 1,
+    }];
+    let home = c.home_of(0);
+    c.senders = vec![SenderSpec {
+        node: (home + 1) % 3,
+        chans: vec![0; 40],
+    }];
+    c.receivers = vec![ReceiverSpec {
+        node: (home + 2) % 3,
+        chan: 0,
+    }];
+    c.withdraw = 0.5;
+    c.withdraw_within = Duration::from_millis(10);
+    c.phase_faults = vec![PhaseFault {
+        phase,
+        victim,
+        nth: 0,
+        restart_after: secs(1.0),
+    }];
+    let r = run(c);
+    let ev = r.history.events();
+    let at = ev
+        .iter()
+        .position(|(_, e)| matches!(e, Event::PhaseCrash { .. }))
+        .unwrap_or_else(|| panic!("no crash at {phase:?}:\n{}", r.failure(60)));
+    let Event::PhaseCrash {
+        party,
+        source,
+        target,
+        node,
+        ..
+    } = ev[at].1
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        node,
+        match victim {
+            Victim::Source => source,
+            Victim::Target => target,
+        }
+    );
+    let epoch = ev[..at]
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            Event::MoveStart {
+                party: p, epoch, ..
+            } if *p == party => Some(*epoch),
+            _ => None,
+        })
+        .expect("the move started");
+    let mut f = Fate {
+        party,
+        source,
+        target,
+        epoch,
+        ..Fate::default()
+    };
+    // From the move's start on.
+    let start = ev[..at]
+        .iter()
+        .rposition(|(_, e)| matches!(e, Event::MoveStart { party: p, .. } if *p == party))
+        .unwrap_or(0);
+    // Up to the party's next move (a failed move leaves the epoch as it was).
+    let end = ev[at..]
+        .iter()
+        .position(|(_, e)| matches!(e, Event::MoveStart { party: p, .. } if *p == party))
+        .map_or(ev.len(), |k| at + k);
+    for (i, (_, e)) in ev.iter().enumerate().take(end).skip(start) {
+        match *e {
+            Event::Held { party: p, node, .. } if p == party && node == target => f.held = true,
+            Event::HeldDrop { party: p, node, .. } if p == party && node == target => {
+                f.dropped = true
+            }
+            Event::MoveCommit { party: p, .. } if p == party => f.committed = true,
+            Event::MoveAbort { party: p, .. } if p == party => f.aborted = true,
+            Event::Run {
+                party: p,
+                node,
+                epoch: e,
+            } if p == party && i > at => {
+                if node == source && e + 1 == epoch {
+                    f.resumed_on_source = true;
+                }
+                if node == target && e == epoch {
+                    f.ran_on_target = true;
+                }
+            }
+            Event::Run {
+                party: p,
+                node,
+                epoch: e,
+            } if p == party && node == target && e == epoch => f.ran_on_target = true,
+            Event::Died { party: p } if p == party => f.died = true,
+            _ => {}
+        }
+    }
+    assert_ok(&r);
+    assert!(f.source != f.target && f.epoch >= 1 && f.party > 0, "{f:?}");
+    (r, f)
+}
+
+#[test]
+fn source_crash_after_offer_sent_drops_the_held_copy() {
+    let (_, f) = crash_at(Phase::OfferSent, Victim::Source);
+    // The offer left before the crash: the target held it and dropped it when it saw the
+    // source restarted. The party went with its source (at most once across a crash).
+    assert!(f.held && f.dropped && f.died, "{f:?}");
+    assert!(!f.ran_on_target && !f.committed, "{f:?}");
+}
+
+#[test]
+fn target_crash_after_offer_sent_resumes_the_party_on_the_source() {
+    let (r, f) = crash_at(Phase::OfferSent, Victim::Target);
+    assert!(f.aborted && f.resumed_on_source, "{f:?}");
+    assert!(!f.died && !f.ran_on_target && !f.committed, "{f:?}");
+    assert!(r.stats.moves_failed >= 1, "{:?}", r.stats);
+}
+
+#[test]
+fn source_crash_before_installed_drops_the_held_copy() {
+    let (_, f) = crash_at(Phase::Offered, Victim::Source);
+    assert!(f.held && f.dropped && f.died, "{f:?}");
+    assert!(!f.ran_on_target && !f.committed, "{f:?}");
+}
+
+#[test]
+fn target_crash_before_installed_resumes_the_party_on_the_source() {
+    let (_, f) = crash_at(Phase::Offered, Victim::Target);
+    assert!(!f.held, "{f:?}");
+    assert!(f.aborted && f.resumed_on_source, "{f:?}");
+    assert!(!f.died && !f.ran_on_target && !f.committed, "{f:?}");
+}
+
+#[test]
+fn source_crash_after_installed_sent_drops_the_held_copy() {
+    let (_, f) = crash_at(Phase::InstalledSent, Victim::Source);
+    assert!(f.held && f.dropped && f.died, "{f:?}");
+    assert!(!f.ran_on_target && !f.committed, "{f:?}");
+}
+
+#[test]
+fn target_crash_after_installed_sent_loses_the_party_but_never_runs_it_twice() {
+    let (_, f) = crash_at(Phase::InstalledSent, Victim::Target);
+    // The `Installed` reached the source, which let go; the held copy went with the target.
+    assert!(f.held && f.committed && f.died, "{f:?}");
+    assert!(!f.ran_on_target && !f.resumed_on_source, "{f:?}");
+}
+
+#[test]
+fn source_crash_after_moved_before_the_commit_drops_the_held_copy() {
+    let (_, f) = crash_at(Phase::Moved, Victim::Source);
+    assert!(f.held && f.committed && f.dropped && f.died, "{f:?}");
+    assert!(!f.ran_on_target, "{f:?}");
+}
+
+#[test]
+fn target_crash_after_moved_loses_the_party_but_never_runs_it_twice() {
+    let (_, f) = crash_at(Phase::Moved, Victim::Target);
+    assert!(f.held && f.committed && f.died, "{f:?}");
+    assert!(
+        !f.ran_on_target && !f.dropped && !f.resumed_on_source,
+        "{f:?}"
+    );
+}
+
+#[test]
+fn source_crash_after_the_commit_leaves_the_party_running_on_the_target() {
+    let (_, f) = crash_at(Phase::Committed, Victim::Source);
+    assert!(f.held && f.committed && f.ran_on_target, "{f:?}");
+    assert!(!f.died && !f.dropped, "{f:?}");
+}
+
+#[test]
+fn target_crash_after_the_commit_loses_the_running_party() {
+    let (_, f) = crash_at(Phase::Committed, Victim::Target);
+    assert!(f.committed && f.ran_on_target && f.died, "{f:?}");
+    assert!(!f.resumed_on_source, "{f:?}");
+}
+
+#[test]
+fn a_target_that_runs_before_the_commit_fails_the_check() {
+    // Break it on purpose: the target runs a party as soon as it installs it, while the
+    // source's frozen copy could still resume; I3 must say so.
+    let failing: Vec<u64> = (0..40)
+        .filter(|s| {
+            let mut c = SimConfig::storm_from_seed(*s);
+            c.sabotage = Sabotage::RunBeforeCommit;
+            run(c).violations.iter().any(|v| v.invariant() == "I3")
+        })
+        .collect();
+    assert!(
+        failing.len() >= 5,
+        "running before the commit went unnoticed: {failing:?}"
+    );
+}
+
+#[test]
+fn refused_moves_resume_on_the_source_and_lose_nothing() {
+    let (mut c, _, _, _) = triangle(41, 0, 150);
+    c.withdraw = 0.5;
+    c.withdraw_within = Duration::from_millis(10);
+    c.refuse = 0.5;
+    c.capacity = 3;
+    let r = run(c);
+    assert_ok(&r);
+    assert_eq!(r.stats.deliveries, 150);
+    assert!(r.stats.refused >= 5 && r.stats.moves >= 5, "{:?}", r.stats);
+    assert_eq!(r.stats.moves_failed, r.stats.refused, "{:?}", r.stats);
 }

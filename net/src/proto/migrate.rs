@@ -822,8 +822,23 @@ impl Migrations {
             self.stats.arrived += 1;
             self.events.push_back(MoveEvent::Run { task, epoch });
         } else if self.arrived.get(&task) != Some(&epoch) {
-            // Neither held nor run here at that epoch.
-            return Err("Migrate::Commit");
+            // Neither held nor run here at that epoch. A repeat whose `Committed` was lost
+            // with a connection, for a task that ran here and has moved on since (this node
+            // knows it at a newer epoch: a pointer, or it came back, or is coming back), is
+            // acknowledged: else the source resends it after every reconnect for ever.
+            // Anything else is out of place, and acknowledged all the same (nothing runs),
+            // so that it stops.
+            self.transmit
+                .push_back((from.clone(), Migrate::Committed { task, epoch }));
+            let newer = |e: Option<u64>| e.is_some_and(|e| e > epoch);
+            let moved_on = newer(self.pointers.get(&task).map(|(_, e)| *e))
+                || newer(self.arrived.get(&task).copied())
+                || newer(self.incoming.get(&task).map(|i| i.epoch));
+            return if moved_on {
+                Ok(())
+            } else {
+                Err("Migrate::Commit")
+            };
         }
         self.transmit
             .push_back((from.clone(), Migrate::Committed { task, epoch }));

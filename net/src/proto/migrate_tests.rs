@@ -306,6 +306,41 @@ fn ended_reaches_the_home_once_even_before_the_owner_record() {
 }
 
 #[test]
+fn a_repeated_commit_for_a_task_that_moved_on_is_acknowledged() {
+    // Found by the simulation (storm 992): a -> b, b runs T and moves it on to c; b's
+    // `Committed` to a was lost with the connection, so a resends `Commit` on reconnect.
+    // b must acknowledge it (not call it out of place), or a resends it for ever.
+    let (mut a, mut b, mut c) = (node("a"), node("b"), node("c"));
+    a.offer(T, 1, id("a"), id("b"), snap()).expect("offer");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    events(&mut b);
+    b.installed(T, 1);
+    let (_, installed) = b.poll_transmit().expect("installed");
+    a.handle(&id("b"), installed).expect("ok");
+    let (_, commit) = a.poll_transmit().expect("commit");
+    while a.poll_transmit().is_some() {}
+    b.handle(&id("a"), commit).expect("ok");
+    // The Committed is lost.
+    while b.poll_transmit().is_some() {}
+    assert_eq!(events(&mut b), vec![MoveEvent::Run { task: T, epoch: 1 }]);
+    b.offer(T, 2, id("a"), id("c"), snap()).expect("offer");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    events(&mut c);
+    c.installed(T, 2);
+    pump(&mut [&mut a, &mut b, &mut c]);
+    // The reconnect: a resends its Commit; b acknowledges it and a stops.
+    a.reconnected(&id("b"));
+    pump(&mut [&mut a, &mut b, &mut c]);
+    assert!(!events(&mut b).contains(&MoveEvent::Run { task: T, epoch: 1 }));
+    assert_eq!(b.stats().unexpected, 0);
+    a.reconnected(&id("b"));
+    assert!(
+        std::iter::from_fn(|| a.poll_transmit()).all(|(_, m)| !matches!(m, Migrate::Commit { .. })),
+        "the Commit is still resent"
+    );
+}
+
+#[test]
 fn a_commit_for_nothing_held_is_unexpected() {
     let mut b = node("b");
     let err = b

@@ -131,6 +131,20 @@ pub enum Event {
         /// The party's key.
         party: u64,
     },
+    /// A move of `party` from `source` to `target` reached `phase`, and a phase fault
+    /// crashes `node` (one of the two) there and then (the `Crash` follows).
+    PhaseCrash {
+        /// The phase.
+        phase: super::migration::Phase,
+        /// The moving party.
+        party: u64,
+        /// The move's source.
+        source: usize,
+        /// The move's target.
+        target: usize,
+        /// The node that crashes.
+        node: usize,
+    },
     /// A node crashed: it lost everything it held.
     Crash {
         /// The node.
@@ -309,6 +323,16 @@ pub enum Violation {
         /// The incarnation running at that moment (node, epoch).
         running: (usize, u64),
     },
+    /// I3: a move's target ran the party before its source let it go (`MoveCommit`): the
+    /// source's copy could still resume.
+    RunBeforeCommit {
+        /// The party.
+        party: u64,
+        /// The target.
+        node: usize,
+        /// The epoch offered.
+        epoch: u64,
+    },
     /// I3: a move started and the party ran neither on its source again nor on its target,
     /// although neither crashed.
     LostInMove {
@@ -345,6 +369,7 @@ impl Violation {
             Violation::TwoIncarnations { .. }
             | Violation::Stale { .. }
             | Violation::DeliveredElsewhere { .. }
+            | Violation::RunBeforeCommit { .. }
             | Violation::LostInMove { .. } => "I3",
             Violation::Unexpected { .. } => "protocol",
         }
@@ -424,6 +449,10 @@ impl fmt::Display for Violation {
                 "receiver {receiver}: a value went to n{}@{} while n{}@{} ran",
                 at.0, at.1, running.0, running.1
             ),
+            Violation::RunBeforeCommit { party, node, epoch } => write!(
+                f,
+                "party {party} ran on n{node} at epoch {epoch} before its source let it go"
+            ),
             Violation::LostInMove {
                 party,
                 from,
@@ -459,6 +488,7 @@ struct MoveInfo {
     to: usize,
     epoch: u64,
     at: Duration,
+    committed: bool,
     resolved: bool,
 }
 
@@ -481,7 +511,8 @@ struct SendInfo {
 /// - **I3 single incarnation:** a party runs on one node at a time (it runs from its `Run`
 ///   until its `Freeze` or its node's crash); no incarnation older than one that already
 ///   ran runs again or takes a value; a value goes only to the running incarnation (or to
-///   a frozen one, when no other runs: the outcome rides in the snapshot); and every move
+///   a frozen one, when no other runs: the outcome rides in the snapshot); a move's target
+///   runs the party only after its source let it go (`MoveCommit`); and every move
 ///   ends with the party running again on its source (failed) or its target (committed),
 ///   unless the source or the target crashed after the move began.
 /// - **I4 no loss without a crash:** a value the home took (`Sent`) is delivered, unless its
@@ -621,6 +652,13 @@ pub fn check(history: &History, config: &CheckConfig) -> Vec<Violation> {
                 *n = (*n).max(*epoch);
                 if let Some(&m) = open_move.get(party) {
                     let mv = &mut moves[m];
+                    if *node == mv.to && *epoch == mv.epoch && !mv.committed {
+                        out.push(Violation::RunBeforeCommit {
+                            party: *party,
+                            node: *node,
+                            epoch: *epoch,
+                        });
+                    }
                     if *node == mv.from || (*node == mv.to && *epoch == mv.epoch) {
                         mv.resolved = true;
                         open_move.remove(party);
@@ -645,13 +683,21 @@ pub fn check(history: &History, config: &CheckConfig) -> Vec<Violation> {
                     to: *to,
                     epoch: *epoch,
                     at,
+                    committed: false,
                     resolved: false,
                 });
             }
-            Event::MoveCommit { .. }
-            | Event::MoveAbort { .. }
+            Event::MoveCommit { party, epoch, .. } => {
+                if let Some(&m) = open_move.get(party) {
+                    if moves[m].epoch == *epoch {
+                        moves[m].committed = true;
+                    }
+                }
+            }
+            Event::MoveAbort { .. }
             | Event::Held { .. }
-            | Event::HeldDrop { .. } => {}
+            | Event::HeldDrop { .. }
+            | Event::PhaseCrash { .. } => {}
             Event::Detect { peer, .. } => {
                 if let Some(c) = crashes.iter_mut().rev().find(|c| c.0 == *peer) {
                     c.1 = if c.1 == Duration::MAX {

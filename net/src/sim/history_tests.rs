@@ -285,3 +285,68 @@ fn unexpected_protocol_events_fail_the_run() {
     assert!(v.iter().all(|v| v.invariant() == "protocol"));
     assert!(v[0].to_string().contains("stale"), "{}", v[0]);
 }
+
+#[test]
+fn i3_two_incarnations_a_run_before_the_commit_and_a_party_lost_in_a_move_are_caught() {
+    let run = |party, node, epoch| Event::Run { party, node, epoch };
+    let h = H::default()
+        .ev(run(5, 0, 0))
+        .ev(run(5, 1, 1)) // still running on n0
+        .end();
+    let v = h.check();
+    assert!(
+        matches!(v[..], [Violation::TwoIncarnations { party: 5, .. }]),
+        "{v:?}"
+    );
+    let h = H::default()
+        .ev(run(5, 0, 0))
+        .ev(Event::Freeze {
+            party: 5,
+            node: 0,
+            epoch: 0,
+        })
+        .ev(Event::MoveStart {
+            party: 5,
+            from: 0,
+            to: 1,
+            epoch: 1,
+        })
+        .ev(run(5, 1, 1)) // before the source let go
+        .end();
+    let v = h.check();
+    assert!(
+        matches!(v[..], [Violation::RunBeforeCommit { party: 5, .. }]),
+        "{v:?}"
+    );
+    let h = H::default()
+        .ev(run(5, 0, 0))
+        .ev(Event::Freeze {
+            party: 5,
+            node: 0,
+            epoch: 0,
+        })
+        .ev(Event::MoveStart {
+            party: 5,
+            from: 0,
+            to: 1,
+            epoch: 1,
+        })
+        .end();
+    let v = h.check();
+    assert!(
+        matches!(v[..], [Violation::LostInMove { party: 5, .. }]),
+        "{v:?}"
+    );
+    // The same, with a crash of the target after the move began: explained.
+    let h = H::default()
+        .ev(run(5, 0, 0))
+        .ev(Event::MoveStart {
+            party: 5,
+            from: 0,
+            to: 1,
+            epoch: 1,
+        })
+        .ev(Event::Crash { node: 1 })
+        .end();
+    assert!(h.check().iter().all(|v| v.invariant() != "I3"));
+}

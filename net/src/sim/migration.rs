@@ -21,7 +21,7 @@ use super::net::{NodeIx, StreamId};
 use super::party::{Party, Pending, Role, State, What};
 use super::world::{payload, Fault, Sabotage, World};
 use crate::proto::migrate::{Migrate, MoveEvent, MoveRefusal};
-use crate::proto::{fnv1a, Message, PartyId, Payload, TypeKey};
+use crate::proto::{fnv1a, Message, NodeId, PartyId, Payload, TypeKey};
 
 /// A point in a move at which a crash fault may strike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -237,7 +237,7 @@ impl World {
             "party {key} offered n{from} -> n{to} (epoch {epoch})"
         ));
         self.pump_migrations(from);
-        self.phase(Phase::OfferSent, from, to);
+        self.phase(Phase::OfferSent, task, from, to);
     }
 
     /// A frozen copy runs again where it is.
@@ -270,6 +270,30 @@ impl World {
         }
     }
 
+    /// As [`pump_migrations`](World::pump_migrations), after calls that walk the
+    /// bookkeeping's hash maps (`reconnected`, `peer_down`): what they queued is taken in a
+    /// canonical order, so that a seed replays the same run.
+    pub(super) fn pump_migrations_sorted(&mut self, node: NodeIx) {
+        let migr = &mut self.nodes[node].migr;
+        let mut tx: Vec<(NodeId, Migrate)> = std::iter::from_fn(|| migr.poll_transmit()).collect();
+        let mut evs: Vec<MoveEvent> = std::iter::from_fn(|| migr.poll_event()).collect();
+        tx.sort_by_key(|(to, m)| (to.clone(), m.task(), m.kind()));
+        evs.sort_by_cached_key(|e| format!("{e:?}"));
+        for e in evs {
+            if !self.nodes[node].up {
+                return;
+            }
+            self.on_move_event(node, e);
+        }
+        for (to, m) in tx {
+            if !self.nodes[node].up {
+                return;
+            }
+            self.send_migrate(node, to, m);
+        }
+        self.pump_migrations(node);
+    }
+
     /// Sends every queued `Migrate` message of `node`; whether there was any.
     fn flush_migrations(&mut self, node: NodeIx) -> bool {
         let mut any = false;
@@ -278,22 +302,26 @@ impl World {
                 break;
             };
             any = true;
-            let Some(peer) = self.members.iter().position(|m| *m == to) else {
-                self.unexpected(format!("n{node}: {} for unknown {to}", msg.kind()));
-                continue;
-            };
-            self.log(format_args!("n{node} -> n{peer}: {}", show(&msg)));
-            if peer == node {
-                let me = self.members[node].clone();
-                if let Err(e) = self.nodes[node].migr.handle(&me, msg) {
-                    self.unexpected(format!("n{node}: {} out of place from itself", e.kind));
-                }
-            } else {
-                let stream = stream_of_task(msg.task());
-                self.send_on(node, peer, stream, Message::Migrate(msg));
-            }
+            self.send_migrate(node, to, msg);
         }
         any
+    }
+
+    fn send_migrate(&mut self, node: NodeIx, to: NodeId, msg: Migrate) {
+        let Some(peer) = self.members.iter().position(|m| *m == to) else {
+            self.unexpected(format!("n{node}: {} for unknown {to}", msg.kind()));
+            return;
+        };
+        self.log(format_args!("n{node} -> n{peer}: {}", show(&msg)));
+        if peer == node {
+            let me = self.members[node].clone();
+            if let Err(e) = self.nodes[node].migr.handle(&me, msg) {
+                self.unexpected(format!("n{node}: {} out of place from itself", e.kind));
+            }
+        } else {
+            let stream = stream_of_task(msg.task());
+            self.send_on(node, peer, stream, Message::Migrate(msg));
+        }
     }
 
     /// A `Migrate` frame arrived at `node` from `peer`.
@@ -331,7 +359,7 @@ impl World {
                     self.unexpected(format!("n{node}: offer of {task:?} from a stranger"));
                     return;
                 };
-                if self.phase(Phase::Offered, from, node) == Some(node) {
+                if self.phase(Phase::Offered, task, from, node) == Some(node) {
                     return;
                 }
                 self.offered(node, from, home, task, epoch, &snapshot.0);
@@ -357,7 +385,7 @@ impl World {
                 let key = self.parties[i].key;
                 self.log(format_args!("party {key} runs on n{node} (epoch {epoch})"));
                 self.flush_migrations(node);
-                self.phase(Phase::Committed, from, node);
+                self.phase(Phase::Committed, task, from, node);
             }
             MoveEvent::Drop { task, epoch } => {
                 let Some(i) = self.copy_of(node, task, true) else {
@@ -390,7 +418,7 @@ impl World {
                 });
                 self.log(format_args!("party {key} moved n{node} -> n{to}"));
                 self.copy_gone(i);
-                self.phase(Phase::Moved, node, to);
+                self.phase(Phase::Moved, task, node, to);
             }
             MoveEvent::Failed {
                 task,
@@ -510,12 +538,18 @@ impl World {
         }
         self.nodes[node].migr.installed(task, epoch);
         self.flush_migrations(node);
-        self.phase(Phase::InstalledSent, from, node);
+        self.phase(Phase::InstalledSent, task, from, node);
     }
 
     /// A move from `source` to `target` reached `phase`: fire the phase fault that waits for
     /// it, if any. Returns the node that crashed.
-    fn phase(&mut self, phase: Phase, source: NodeIx, target: NodeIx) -> Option<NodeIx> {
+    fn phase(
+        &mut self,
+        phase: Phase,
+        task: PartyId,
+        source: NodeIx,
+        target: NodeIx,
+    ) -> Option<NodeIx> {
         let k = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         let nth = self.phase_hits[k];
         self.phase_hits[k] += 1;
@@ -535,6 +569,14 @@ impl World {
             "phase fault: {phase:?} of move n{source} -> n{target}: crash n{node}"
         ));
         self.stats.phase_crashes += 1;
+        // A party's key is the number its id was made with.
+        self.record(Event::PhaseCrash {
+            phase,
+            party: task.seq,
+            source,
+            target,
+            node,
+        });
         self.fault(Fault::Crash { node });
         self.schedule(self.now + f.restart_after, Fault::Restart { node });
         Some(node)

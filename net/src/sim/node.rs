@@ -288,7 +288,7 @@ impl World {
             // no connection was up, or lost with the old one, go again.
             let id = self.members[peer].clone();
             self.nodes[node].migr.reconnected(&id);
-            self.pump_migrations(node);
+            self.pump_migrations_sorted(node);
         }
         self.resend(node, peer);
         let held = match self.nodes[node].eps.get_mut(&conn) {
@@ -313,7 +313,7 @@ impl World {
         // `NodeDown`: a party that then moves may offer itself to the new incarnation, and
         // that offer must not be failed with the old one's.
         self.nodes[node].migr.peer_down(&id);
-        self.pump_migrations(node);
+        self.pump_migrations_sorted(node);
         self.node_down(node, peer);
     }
 

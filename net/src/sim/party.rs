@@ -265,7 +265,7 @@ impl World {
             self.now
                 + self
                     .rng
-                    .duration(Duration::from_millis(1), Duration::from_millis(300))
+                    .duration(Duration::from_millis(1), self.cfg.withdraw_within)
         });
         let p = &mut self.parties[i];
         let Some(pend) = &mut p.pending else { return };

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::history::CheckConfig;
+use super::migration::{Phase, PhaseFault, Victim};
 use super::net::LinkConfig;
 use super::rng::Rng;
 use super::world::{
@@ -136,9 +137,11 @@ impl SimConfig {
             impostors,
             faults,
             withdraw,
+            withdraw_within: ms(300),
             refuse: 0.0,
             capacity: usize::MAX,
             phase_faults: Vec::new(),
+            rerun: "sim_seeds",
             think: ms(r.range(0, 50)),
             redial: ms(500),
             limit: last + Duration::from_secs(120),
@@ -153,4 +156,49 @@ impl SimConfig {
 /// Runs the scenario of `seed` ([`SimConfig::from_seed`]) and checks it.
 pub fn run_seed(seed: u64) -> SimReport {
     run(SimConfig::from_seed(seed))
+}
+
+impl SimConfig {
+    /// A migration storm: the scenario of `seed` ([`SimConfig::from_seed`]) with parties
+    /// that freeze and move far more often (20–60 % of their operations, withdrawn within
+    /// 2–40 ms), targets that
+    /// refuse offers (a task type "not registered" at random, or a node at capacity), and
+    /// usually one or two crashes of a move's source or target at a protocol phase
+    /// ([`PhaseFault`]), each restarted 0.1–4 s later.
+    pub fn storm_from_seed(seed: u64) -> SimConfig {
+        let mut c = SimConfig::from_seed(seed);
+        let mut r = Rng::new(seed ^ 0x5354_4f52_4d5f_4d56);
+        c.withdraw = r.range(20, 60) as f64 / 100.0;
+        c.withdraw_within = ms(r.range(2, 40));
+        c.refuse = if r.chance(0.6) {
+            r.range(5, 40) as f64 / 100.0
+        } else {
+            0.0
+        };
+        c.capacity = if r.chance(0.3) {
+            r.range(3, 6) as usize
+        } else {
+            usize::MAX
+        };
+        let faults = if r.chance(0.85) { r.range(1, 2) } else { 0 };
+        c.phase_faults = (0..faults)
+            .map(|_| PhaseFault {
+                phase: Phase::ALL[r.index(Phase::ALL.len())],
+                victim: if r.chance(0.5) {
+                    Victim::Source
+                } else {
+                    Victim::Target
+                },
+                nth: r.below(8) as u32,
+                restart_after: r.duration(ms(100), ms(4_000)),
+            })
+            .collect();
+        c.rerun = "sim_migration";
+        c
+    }
+}
+
+/// Runs the migration storm of `seed` ([`SimConfig::storm_from_seed`]) and checks it.
+pub fn run_storm(seed: u64) -> SimReport {
+    run(SimConfig::storm_from_seed(seed))
 }

@@ -107,6 +107,9 @@ pub struct SimConfig {
     /// Probability that a party withdraws an operation it started (as a task freezing to
     /// move does) and then moves to another node with a new epoch.
     pub withdraw: f64,
+    /// The longest time a party waits before it withdraws an operation it chose to
+    /// withdraw (the shorter, the more often the operation is still pending then).
+    pub withdraw_within: Duration,
     /// Probability that a target refuses an offer as if the task's type were not
     /// registered there (the move fails, the party resumes on its source).
     pub refuse: f64,
@@ -115,6 +118,8 @@ pub struct SimConfig {
     pub capacity: usize,
     /// Crashes of the source or the target of a move when it reaches a phase.
     pub phase_faults: Vec<PhaseFault>,
+    /// The test that reruns a seed of this kind (for the failure report).
+    pub rerun: &'static str,
     /// The longest pause of a party between two operations.
     pub think: Duration,
     /// The longest pause before a node redials a lost connection.
@@ -164,9 +169,11 @@ impl SimConfig {
             impostors: Vec::new(),
             faults: Vec::new(),
             withdraw: 0.0,
+            withdraw_within: Duration::from_millis(300),
             refuse: 0.0,
             capacity: usize::MAX,
             phase_faults: Vec::new(),
+            rerun: "sim_scenarios",
             think: Duration::from_millis(10),
             redial: Duration::from_millis(500),
             limit: Duration::from_secs(300),
@@ -247,6 +254,8 @@ impl Trace {
 pub struct SimReport {
     /// The seed.
     pub seed: u64,
+    /// The test that reruns it.
+    pub rerun: &'static str,
     /// What happened.
     pub history: History,
     /// The broken invariants (empty: the run is correct).
@@ -266,8 +275,8 @@ impl SimReport {
     /// A failure report: the seed, how to rerun it, the violations and the end of the trace.
     pub fn failure(&self, trace_lines: usize) -> String {
         let mut s = format!(
-            "simulation seed {} failed (rerun: TERN_SIM_SEED={} cargo test -p tern-net --test sim_seeds)\n",
-            self.seed, self.seed
+            "simulation seed {} failed (rerun: TERN_SIM_SEED={} cargo test -p tern-net --test {})\n",
+            self.seed, self.seed, self.rerun
         );
         for v in self.violations.iter().take(20) {
             s += &format!("  {v}\n");
@@ -395,6 +404,7 @@ impl World {
 
     fn run(mut self) -> SimReport {
         let seed = self.cfg.seed;
+        let rerun = self.cfg.rerun;
         let chans: Vec<String> = self
             .chans
             .iter()
@@ -427,6 +437,7 @@ impl World {
         let violations = check(&self.history, &self.cfg.check);
         SimReport {
             seed,
+            rerun,
             history: self.history,
             violations,
             stats: self.stats,

@@ -5,3 +5,4 @@ mod loom_channel;
 mod loom_freeze;
 mod loom_park;
 mod loom_queue;
+mod loom_withdraw;

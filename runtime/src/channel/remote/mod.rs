@@ -111,6 +111,9 @@ pub(crate) struct NetState {
     stream_seq: u64,
     /// Proxy side: stream values the home has not acknowledged, kept to send again.
     unacked: VecDeque<(u64, ToHome)>,
+    /// The loom models' network: what a channel with no cluster sent ([`ChanCore::take_sent`]).
+    #[cfg(all(test, tern_loom))]
+    sent: Vec<(NodeId, Message)>,
 }
 
 /// Credit a home granted a node on a buffered channel.
@@ -223,6 +226,10 @@ impl StateGuard<'_> {
     /// Queues `message` for `to`; it is sent once the channel's lock is left (see
     /// `StateGuard`'s `Drop`), so no worker waits on this lock behind the network.
     fn transmit(&mut self, to: &NodeId, message: Message) {
+        #[cfg(all(test, tern_loom))]
+        if self.core.cluster.is_none() {
+            return self.net().sent.push((to.clone(), message));
+        }
         if self.core.cluster.is_some() {
             self.net().outbox.push((to.clone(), message));
         }
@@ -283,6 +290,15 @@ pub(crate) fn settle_withdrawn(task: &mut Box<Task>, answer: Option<Outcome>) {
         }
     };
     task.respond(crate::task::Response(kind));
+}
+
+#[cfg(all(test, tern_loom))]
+impl ChanCore {
+    /// Takes what this channel (with no cluster) has sent so far, oldest first: the loom
+    /// models read a home's answers here instead of from a network.
+    pub(crate) fn take_sent(&self) -> Vec<(NodeId, Message)> {
+        std::mem::take(&mut self.enter().net().sent)
+    }
 }
 
 // ---- entry points for the cluster driver -----------------------------------------------------
