@@ -209,6 +209,8 @@ async fn hundred_thousand_messages_four_senders_three_nodes_two_receivers() {
                     chan: 0,
                     sender,
                     seq,
+                    node: n,
+                    epoch: 0,
                 });
                 received.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
