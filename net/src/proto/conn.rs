@@ -358,7 +358,11 @@ impl Connection {
                     self.ping_outstanding = None;
                 }
             }
-            (ConnState::Established, _, m @ (Message::ToHome(_) | Message::FromHome(_) | Message::Migrate(_))) => {
+            (
+                ConnState::Established,
+                _,
+                m @ (Message::ToHome(_) | Message::FromHome(_) | Message::Migrate(_)),
+            ) => {
                 self.actions.push_back(Action::Deliver(m));
             }
             (state, _, m) => {

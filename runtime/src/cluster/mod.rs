@@ -94,7 +94,44 @@
 //! wait, each of which has one — so it grows with the program's parties, not with the
 //! network.
 //!
+//! # Moving tasks
+//!
+//! [`TaskHandle::move_to`](crate::TaskHandle::move_to) and [`crate::move_to`] (a task moving
+//! itself) move a task to another member over the network; the protocol is
+//! [`tern_net::proto::migrate`]'s, the runtime around it is `cluster::moves`:
+//!
+//! 1. The source freezes the task at its suspension point and withdraws its pending channel
+//!    request at the channel's home (withdrawn, or the outcome it already had rides in the
+//!    snapshot); it waits until the values its node streamed against credit reached their
+//!    homes, so the task's next sends from the target cannot overtake them.
+//! 2. It offers the snapshot with the task's next epoch. The target checks it as a restore
+//!    would — type registered, code fingerprint (version skew), size, depth — and its room
+//!    ([`NodeBuilder::max_tasks`](crate::NodeBuilder::max_tasks), draining), *before* it
+//!    answers: `Refused` (the task resumes on the source, nothing lost) or `Installed` (held,
+//!    not running).
+//! 3. Only then does the source drop its copy and leave a forwarding pointer; its `Commit`
+//!    starts the task on the target. One node at most runs the task at any moment.
+//! 4. The task's home (the node that spawned it, where its handle is) keeps an ownership
+//!    record; `TaskHandle::location` reads it, a handle's `move_to` of a task that left is
+//!    sent where the record says and follows the pointers, and the node where the task ends
+//!    sends the outcome home for `join`.
+//!
+//! A target that goes down before it answers fails the move with
+//! [`MoveError::Unreachable`](crate::MoveError::Unreachable) (the failure detector is the
+//! move's timeout); a node that goes down while running a task that left its home fails the
+//! join with [`JoinError::NodeDown`](crate::JoinError::NodeDown): at most once across a
+//! crash. [`Node::drain`](crate::Node::drain) moves every task off a node before it stops.
+//!
 //! # Limits (not done yet)
+//!
+//! - Live migration under heavy concurrent traffic has an open bug: the storm test
+//!   (`tests/tests/cluster_storm.rs`, ignored) sometimes sees a relay's forward twice or a
+//!   stalled stream. Moves of tasks whose channels are quiet, or less frequent moves, pass
+//!   every test.
+//! - A `TaskHandle` works from the node that spawned the task; one deserialized on another
+//!   node can neither join nor move a task that left.
+//! - An offer accepted by a restarted peer just before its restart is noticed stays held
+//!   there (never run): the protocol has no message to cancel an offer.
 //!
 //! - A channel that holds values or waiting parties when its home moves (a node joins or is
 //!   declared down) is not handed over: connect nodes before sharing names between them.

@@ -561,12 +561,12 @@ pub(crate) fn decode(
     for f in &frame_refs {
         let ty =
             MachineType::find(f.key).ok_or_else(|| SnapshotError::UnknownType(f.key.to_owned()))?;
-        let local = if limits.skewed != 0 && limits.skewed == crate::channel::fnv1a(f.key.as_bytes())
-        {
-            ty.fingerprint ^ 0x5eed
-        } else {
-            ty.fingerprint
-        };
+        let local =
+            if limits.skewed != 0 && limits.skewed == crate::channel::fnv1a(f.key.as_bytes()) {
+                ty.fingerprint ^ 0x5eed
+            } else {
+                ty.fingerprint
+            };
         if local != f.fingerprint {
             return Err(SnapshotError::FingerprintMismatch {
                 key: f.key.to_owned(),
