@@ -58,7 +58,6 @@ impl Rng {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open bug (issue 5): under this storm a relay's forward is sometimes seen twice, or the stream stalls with every relay waiting at an empty input; run with --ignored to reproduce"]
 async fn hundred_tasks_moved_ten_times_each_while_four_producers_stream_100k_messages() {
     const RELAYS: u64 = 100;
     const PRODUCERS: u64 = 4;

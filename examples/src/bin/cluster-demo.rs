@@ -89,12 +89,8 @@ const PAUSE: Duration = Duration::from_millis(10);
 const WORKERS: u64 = 6;
 /// The worker that moves itself; the others are moved by their handles and by the drain.
 const WANDERER: u64 = WORKERS - 1;
-/// The self-moves the wanderer makes: beta -> alpha (its home), alpha -> beta.
-///
-/// Runtime bug (issue 5): a third one, beta -> alpha again, never completes — the task
-/// resumes neither on alpha (`Ok`) nor on beta (an error), and its join at home waits forever.
-/// Set this to 3 and run `bash scripts/cluster-demo.sh --jobs 1200` to see it.
-const SELF_MOVES: u64 = 2;
+/// The self-moves the wanderer makes, between beta and alpha (its home).
+const SELF_MOVES: u64 = 4;
 /// Where each worker is moved right after it is spawned.
 const PLACEMENT: [&str; WORKERS as usize] = ["beta", "beta", "gamma", "gamma", "alpha", "beta"];
 /// Receivers of `"results"` on `alpha`.

@@ -542,6 +542,11 @@ impl Migrations {
         self.events.pop_front()
     }
 
+    /// Whether nothing waits to be sent or acted on.
+    pub fn is_quiet(&self) -> bool {
+        self.transmit.is_empty() && self.events.is_empty()
+    }
+
     /// Whether `task` is leaving this node (offered, not yet answered).
     pub fn is_leaving(&self, task: PartyId) -> bool {
         self.outgoing.contains_key(&task)

@@ -187,8 +187,9 @@ struct Seen {
 /// Inside a channel's lock; publishes the counts to [`Seen`] on the way out.
 pub(super) struct StateGuard<'a> {
     pub(super) core: &'a ChanCore,
-    /// Dropped by hand in `drop`, so that messages for other nodes are sent after the lock
-    /// is left.
+    /// Dropped by hand in `drop`, after the messages for other nodes are handed to the
+    /// mesh: handed over under the lock, they leave in the order of the lock (an operation
+    /// is never overtaken by its own withdrawal sent from another thread).
     st: std::mem::ManuallyDrop<BiasedGuard<'a, ChanState>>,
 }
 
@@ -200,13 +201,15 @@ impl Drop for StateGuard<'_> {
             None => None,
             Some(net) => net.take_outbox(),
         };
-        // SAFETY: `st` is dropped here once and never used again.
-        unsafe { std::mem::ManuallyDrop::drop(&mut self.st) };
+        // `transmit` never waits: it writes into the lane's buffer or queues behind the
+        // lane's writer task.
         if let (Some(out), Some(cluster)) = (out, &self.core.cluster) {
             for (to, message) in out {
                 cluster.transmit(&to, message);
             }
         }
+        // SAFETY: `st` is dropped here once and never used again.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.st) };
     }
 }
 

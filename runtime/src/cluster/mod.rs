@@ -86,7 +86,9 @@
 //!
 //! One tokio task reads the mesh's inbox and applies each message under the channel's lock
 //! (it never waits on the network). A channel queues what it must send while its lock is
-//! held and sends it after leaving the lock: straight into the mesh's buffer for the
+//! held and hands it to the mesh just before leaving the lock — so messages about one
+//! channel leave in the order of its lock, whichever threads made them (an operation is
+//! never overtaken by its withdrawal) — straight into the mesh's buffer for the
 //! message's lane when there is room and nothing of that lane waits before it, else behind
 //! the lane's writer task, which waits for room — so a peer or lane that is slow never holds
 //! up another, and each lane keeps its order. What waits there is at most one message per
@@ -124,10 +126,6 @@
 //!
 //! # Limits (not done yet)
 //!
-//! - Live migration under heavy concurrent traffic has an open bug: the storm test
-//!   (`tests/tests/cluster_storm.rs`, ignored) sometimes sees a relay's forward twice or a
-//!   stalled stream. Moves of tasks whose channels are quiet, or less frequent moves, pass
-//!   every test.
 //! - A `TaskHandle` works from the node that spawned the task; one deserialized on another
 //!   node can neither join nor move a task that left.
 //! - An offer accepted by a restarted peer just before its restart is noticed stays held

@@ -49,6 +49,16 @@ struct Live {
     home: Option<NodeId>,
 }
 
+/// A move from this node, waiting for the target's answer.
+struct Waiting {
+    tx: oneshot::Sender<Result<NodeId, MoveRefusal>>,
+    shared: Arc<TaskShared>,
+    /// The task was frozen through its cell (a move by handle): the freeze ends with the move.
+    frozen: bool,
+    /// The task is homed here: its cell stays for the join.
+    home_here: bool,
+}
+
 /// A task offered to this node, checked and held until its commit.
 struct Held {
     decoded: snapshot::Decoded,
@@ -63,12 +73,14 @@ pub(crate) struct Moves {
     /// Join cells of tasks homed here that run elsewhere.
     away: parking_lot::Mutex<HashMap<PartyId, Arc<TaskShared>>>,
     /// Moves from this node waiting for the target's answer.
-    waiting: parking_lot::Mutex<HashMap<PartyId, oneshot::Sender<Result<NodeId, MoveRefusal>>>>,
+    waiting: parking_lot::Mutex<HashMap<PartyId, Waiting>>,
     /// Control messages waiting for their reply, by request number.
     controls: parking_lot::Mutex<HashMap<u64, oneshot::Sender<ControlReply>>>,
     /// The most tasks this node runs (offers beyond are refused).
     max_tasks: Option<u64>,
     draining: std::sync::atomic::AtomicBool,
+    /// A thread is acting on the core's events (see [`pump`]).
+    pumping: std::sync::atomic::AtomicBool,
 }
 
 impl Moves {
@@ -82,6 +94,7 @@ impl Moves {
             controls: parking_lot::Mutex::new(HashMap::new()),
             max_tasks,
             draining: std::sync::atomic::AtomicBool::new(false),
+            pumping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -132,21 +145,43 @@ impl Moves {
     }
 }
 
-/// Sends what the core queued and acts on its events.
+/// Sends what the core queued and acts on its events, in the core's order: one thread at
+/// a time acts on events (another thread's call returns at once, leaving its events to the
+/// thread at work), so that, say, a task is installed before a command for it is looked at.
 pub(crate) fn pump(cluster: &Arc<Cluster>) {
-    let Some(node) = cluster.node() else { return };
+    let moves = &cluster.moves;
     loop {
-        let (sends, events) = {
-            let mut core = cluster.moves.core.lock();
-            let sends: Vec<_> = std::iter::from_fn(|| core.poll_transmit()).collect();
-            let events: Vec<_> = std::iter::from_fn(|| core.poll_event()).collect();
-            (sends, events)
-        };
-        if sends.is_empty() && events.is_empty() {
+        if moves
+            .pumping
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
             return;
         }
-        for (to, msg) in sends {
-            cluster.transmit(&to, Message::Migrate(msg));
+        pump_events(cluster);
+        moves
+            .pumping
+            .store(false, std::sync::atomic::Ordering::Release);
+        // Events queued by a thread that found this one at work, after it looked last.
+        if moves.core.lock().is_quiet() {
+            return;
+        }
+    }
+}
+
+fn pump_events(cluster: &Arc<Cluster>) {
+    let Some(node) = cluster.node() else { return };
+    loop {
+        let events: Vec<_> = {
+            let mut core = cluster.moves.core.lock();
+            // Handed to the mesh under the lock, so they leave in the core's order whichever
+            // thread pumps (`transmit` never waits).
+            while let Some((to, msg)) = core.poll_transmit() {
+                cluster.transmit(&to, Message::Migrate(msg));
+            }
+            std::iter::from_fn(|| core.poll_event()).collect()
+        };
+        if events.is_empty() {
+            return;
         }
         for event in events {
             on_event(cluster, &node, event);
@@ -188,13 +223,34 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: MoveEvent) {
             moves.held.lock().remove(&task);
         }
         MoveEvent::Moved { task, to, .. } => {
-            if let Some(tx) = moves.waiting.lock().remove(&task) {
-                tx.send(Ok(to)).ok();
+            let Some(w) = moves.waiting.lock().remove(&task) else {
+                return;
+            };
+            // Done here, in the core's order, not when the mover's future next runs: the task
+            // may be back (and frozen again) by then.
+            let id = w.shared.id;
+            {
+                let mut live = moves.live.lock();
+                if live
+                    .get(&id)
+                    .is_some_and(|l| std::ptr::eq(l.shared.as_ptr(), Arc::as_ptr(&w.shared)))
+                {
+                    live.remove(&id);
+                }
             }
+            if w.frozen {
+                w.shared.clear_freeze();
+            }
+            if w.home_here {
+                moves.away.lock().insert(task, Arc::clone(&w.shared));
+            } else {
+                w.shared.finish(JoinOutcome::Frozen);
+            }
+            w.tx.send(Ok(to)).ok();
         }
         MoveEvent::Failed { task, reason, .. } => {
-            if let Some(tx) = moves.waiting.lock().remove(&task) {
-                tx.send(Err(reason)).ok();
+            if let Some(w) = moves.waiting.lock().remove(&task) {
+                w.tx.send(Err(reason)).ok();
             }
         }
         MoveEvent::Located { .. } => {}
@@ -365,12 +421,8 @@ pub(crate) async fn move_task(
     let task = crate::handle::freeze(shared).await?;
     cluster.flush_streams().await;
     let output = task.output_type;
-    match depart(cluster, task, target, output).await {
-        Ok(()) => {
-            // The freeze is over: the task left (its cell stays for the join, if homed here).
-            shared.clear_freeze();
-            Ok(())
-        }
+    match depart(cluster, task, target, output, true).await {
+        Ok(()) => Ok(()),
         Err((task, e)) => {
             shared.reopen();
             node.resubmit(task);
@@ -393,7 +445,7 @@ pub(crate) fn move_self(cluster: &Arc<Cluster>, mut task: Box<Task>, target: Nod
         } else {
             cluster.flush_streams().await;
             task.respond(Response(ResponseKind::Unit));
-            depart(&cluster, task, &target, output).await.err()
+            depart(&cluster, task, &target, output, false).await.err()
         };
         if let Some((mut task, e)) = failed {
             task.respond(Response(ResponseKind::MoveFailed(e)));
@@ -409,6 +461,7 @@ async fn depart(
     task: Box<Task>,
     target: &NodeId,
     output: u64,
+    frozen: bool,
 ) -> Result<(), (Box<Task>, MoveError)> {
     let moves = &cluster.moves;
     let snap = match snapshot::encode(&task, cluster.me.as_str(), output) {
@@ -424,7 +477,15 @@ async fn depart(
         .and_then(|l| l.home.clone())
         .unwrap_or_else(|| cluster.me.clone());
     let (tx, rx) = oneshot::channel();
-    moves.waiting.lock().insert(party, tx);
+    moves.waiting.lock().insert(
+        party,
+        Waiting {
+            tx,
+            shared: Arc::clone(&task.shared),
+            frozen,
+            home_here: home == cluster.me,
+        },
+    );
     let offered = moves.core.lock().offer(
         party,
         task.epoch + 1,
@@ -440,15 +501,9 @@ async fn depart(
     let answer = rx.await.unwrap_or(Err(MoveRefusal::Unreachable));
     match answer {
         Ok(to) => {
+            // The bookkeeping was done when the answer came (`MoveEvent::Moved`).
             tracing::debug!(node = %cluster.me, task = %id, %to, "task moved");
-            let shared = Arc::clone(&task.shared);
             task.discard();
-            moves.live.lock().remove(&id);
-            if home == cluster.me {
-                moves.away.lock().insert(party, shared);
-            } else {
-                shared.finish(JoinOutcome::Frozen);
-            }
             Ok(())
         }
         Err(reason) => Err((task, MoveError::from_wire(target.to_string(), reason))),

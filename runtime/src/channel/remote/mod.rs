@@ -223,8 +223,8 @@ impl StateGuard<'_> {
         net.home.clone()
     }
 
-    /// Queues `message` for `to`; it is sent once the channel's lock is left (see
-    /// `StateGuard`'s `Drop`), so no worker waits on this lock behind the network.
+    /// Queues `message` for `to`; it is handed to the mesh when the channel's lock is about
+    /// to be left (see `StateGuard`'s `Drop`), in lock order; the mesh never makes it wait.
     fn transmit(&mut self, to: &NodeId, message: Message) {
         #[cfg(all(test, tern_loom))]
         if self.core.cluster.is_none() {
