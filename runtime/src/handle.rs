@@ -70,11 +70,9 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
     /// The node of this process the task is on or was last on.
     fn current_node(&self) -> Node {
         let mut location = self.location.lock();
-        if let Some(moved) = self.shared.moved_to() {
-            if moved != *location.id() {
-                if let Some(node) = node::lookup(moved.as_str()) {
-                    *location = node;
-                }
+        if let Some(moved) = self_moves().lock().remove(&self.shared.id) {
+            if let Some(node) = node::lookup(moved.as_str()) {
+                *location = node;
             }
         }
         location.clone()
@@ -196,7 +194,7 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
                 self.shared.reopen();
                 target.install(Arc::clone(&self.shared), decoded, 1);
                 tracing::debug!(task = %self.shared.id, from = %source.id(), to = %target.id(), "task moved");
-                self.shared.set_moved_to(target.id().clone());
+                self_moves().lock().remove(&self.shared.id);
                 *self.location.lock() = target;
                 Ok(())
             }
@@ -209,12 +207,20 @@ impl<O: Serialize + DeserializeOwned + Send + 'static> TaskHandle<O> {
     }
 }
 
+/// Tasks of embedded nodes that moved themselves to another node of this process, and where
+/// (read, and forgotten, by their handle: a `TaskShared` has no room for it).
+fn self_moves() -> &'static parking_lot::Mutex<std::collections::HashMap<TaskId, NodeId>> {
+    static MAP: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashMap<TaskId, NodeId>>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(Default::default)
+}
+
 /// `tern::move_to` (the executor's `Move` request): the task moves itself. Returns the task
 /// when it resumes at once (a move to its own node, or a failure found before it left).
 pub(crate) fn move_self(mut task: Box<Task>, to: NodeId) -> Option<Box<Task>> {
     let Some(node) = node::current() else {
-        task.respond(Response(ResponseKind::MoveFailed(MoveError::UnknownNode(
-            to.to_string(),
+        task.respond(Response(ResponseKind::MoveFailed(Box::new(
+            MoveError::UnknownNode(to.to_string()),
         ))));
         return Some(task);
     };
@@ -227,25 +233,27 @@ pub(crate) fn move_self(mut task: Box<Task>, to: NodeId) -> Option<Box<Task>> {
         return None;
     }
     let Some(target) = node::lookup(to.as_str()) else {
-        task.respond(Response(ResponseKind::MoveFailed(MoveError::UnknownNode(
-            to.to_string(),
+        task.respond(Response(ResponseKind::MoveFailed(Box::new(
+            MoveError::UnknownNode(to.to_string()),
         ))));
         return Some(task);
     };
     // It resumes on the target with `Ok(())`.
     task.respond(Response(ResponseKind::Unit));
-    let checked = snapshot::encode(&task, node.id().as_str(), task.output_type)
+    let checked = snapshot::encode(&task, node.id().as_str(), task.output_type())
         .and_then(|snap| snapshot::decode(snap.as_bytes(), &target.inner, target.inner.limits));
     match checked {
         Ok(decoded) => {
             let shared = Arc::clone(&task.shared);
             task.discard();
-            shared.set_moved_to(to);
+            self_moves().lock().insert(shared.id, to);
             target.install(shared, decoded, 1);
             None
         }
         Err(e) => {
-            task.respond(Response(ResponseKind::MoveFailed(MoveError::Refused(e))));
+            task.respond(Response(ResponseKind::MoveFailed(Box::new(
+                MoveError::Refused(e),
+            ))));
             Some(task)
         }
     }

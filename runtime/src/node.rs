@@ -549,12 +549,11 @@ impl Node {
     pub fn spawn<M: Machine>(&self, machine: M) -> TaskHandle<M::Output> {
         let shared = TaskShared::new(TaskId::next(self.inner.id_hash));
         let sched: Arc<dyn Schedule> = self.inner.exec.clone();
-        let mut task = Task::new(
+        let task = Task::new(
             Arc::clone(&shared),
             sched,
             FrameStack::new(Box::new(machine)),
         );
-        task.output_type = snapshot::output_fingerprint::<M::Output>();
         if let Some(cluster) = &self.inner.cluster {
             cluster.moves.track(&shared, None);
         }
@@ -619,7 +618,6 @@ impl Node {
         let mut task = Task::new(shared, sched, FrameStack::from_vec(d.frames));
         task.set_wait(d.wait);
         task.epoch = epoch;
-        task.output_type = d.header.output_type;
         task.restored_location = d.location.map(Box::new);
         self.resubmit(task);
     }

@@ -266,3 +266,53 @@ async fn drain_moves_a_thousand_tasks_onto_two_nodes_and_every_one_completes() {
     assert_eq!(total, TASKS * (TASKS + 1) / 2);
     shutdown(nodes).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_embedded_nodes_a_task_moves_itself_to_another_node_of_the_process() {
+    let a = tern::Node::builder("em-a")
+        .workers(1)
+        .start()
+        .await
+        .unwrap();
+    let b = tern::Node::builder("em-b")
+        .workers(1)
+        .start()
+        .await
+        .unwrap();
+    let route: Vec<String> = vec!["em-b".into(), "nowhere".into()];
+    let feed = a.buffered_channel::<u64>("em-in", 4);
+    let feed_b = b.buffered_channel::<u64>("em-in", 4);
+    let results_b = b.buffered_channel::<u64>("em-out", 4);
+    let task = a.spawn(wanderer(
+        a.buffered_channel("em-in", 4),
+        a.buffered_channel("em-out", 4),
+        route[..1].to_vec(),
+    ));
+    feed.send(5).await.unwrap();
+    // It moved to b between its receive and its send. Embedded nodes share nothing: on b its
+    // channels are b's of the same names.
+    assert_eq!(results_b.recv().await.unwrap(), 5);
+    assert_eq!(task.location().as_str(), "em-b");
+    feed_b.send(7).await.unwrap();
+    assert_eq!(results_b.recv().await.unwrap(), 12);
+    feed_b.close();
+    assert_eq!(task.join().await.unwrap(), ("em-b".to_string(), 12));
+    // A move to a node that does not exist is refused and the task stays.
+    let lost = a.spawn(wanderer(
+        a.buffered_channel("em-in2", 4),
+        a.buffered_channel("em-out2", 4),
+        route[1..].to_vec(),
+    ));
+    a.buffered_channel::<u64>("em-in2", 4)
+        .send(1)
+        .await
+        .unwrap();
+    a.buffered_channel::<u64>("em-in2", 4).close();
+    let joined = lost.join().await;
+    assert!(
+        joined.is_err(),
+        "the task's `expect` sees the refusal: {joined:?}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

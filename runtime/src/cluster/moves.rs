@@ -420,7 +420,7 @@ pub(crate) async fn move_task(
     }
     let task = crate::handle::freeze(shared).await?;
     cluster.flush_streams().await;
-    let output = task.output_type;
+    let output = task.output_type();
     match depart(cluster, task, target, output, true).await {
         Ok(()) => Ok(()),
         Err((task, e)) => {
@@ -439,7 +439,7 @@ pub(crate) fn move_self(cluster: &Arc<Cluster>, mut task: Box<Task>, target: Nod
     rt.spawn(async move {
         let Some(inner) = cluster.node() else { return };
         let node = Node::from_inner(inner);
-        let output = task.output_type;
+        let output = task.output_type();
         let failed = if !cluster.members().contains(&target) {
             Some((task, MoveError::UnknownNode(target.to_string())))
         } else {
@@ -448,7 +448,7 @@ pub(crate) fn move_self(cluster: &Arc<Cluster>, mut task: Box<Task>, target: Nod
             depart(&cluster, task, &target, output, false).await.err()
         };
         if let Some((mut task, e)) = failed {
-            task.respond(Response(ResponseKind::MoveFailed(e)));
+            task.respond(Response(ResponseKind::MoveFailed(Box::new(e))));
             node.resubmit(task);
         }
     });

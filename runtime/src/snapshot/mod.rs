@@ -708,7 +708,7 @@ fn response(reply: Reply) -> Response {
         }
         Reply::Joined(j) => ResponseKind::Joined(join_outcome(j)),
         Reply::MoveFailed { node, refusal } => {
-            ResponseKind::MoveFailed(MoveError::from_wire(node, refusal))
+            ResponseKind::MoveFailed(Box::new(MoveError::from_wire(node, refusal)))
         }
     })
 }

@@ -110,8 +110,6 @@ struct JoinState {
     waker: Option<Waker>,
     /// A task suspended in a `Join` request on this task.
     joiner: Option<Arc<TaskShared>>,
-    /// The node of this process the task moved itself to, if it did (`tern::move_to`).
-    moved_to: Option<crate::NodeId>,
 }
 
 /// How a task ended, as seen by its joiner.
@@ -154,8 +152,6 @@ pub(crate) struct Task {
     pub(crate) chans: ChanCache,
     /// Incremented by every move.
     pub(crate) epoch: u64,
-    /// The fingerprint of the task's output type (recorded in its snapshots).
-    pub(crate) output_type: u64,
     /// Where the task last suspended.
     pub(crate) location: Option<&'static Location<'static>>,
     /// Where the task last suspended before it was restored (until it suspends again here).
@@ -177,7 +173,6 @@ impl Task {
             wait: Wait::Start,
             chans: ChanCache::default(),
             epoch: 0,
-            output_type: 0,
             location: None,
             restored_location: None,
             detached: false,
@@ -286,6 +281,16 @@ impl Task {
     #[expect(clippy::boxed_local, reason = "consumes the task: it is dropped here")]
     pub(crate) fn discard(mut self: Box<Self>) {
         self.detached = true;
+    }
+
+    /// The fingerprint of the task's output type (recorded in its snapshots): its root
+    /// frame's, from the registry of machine types (0 for an unregistered machine, which no
+    /// node could restore anyway).
+    pub(crate) fn output_type(&self) -> u64 {
+        self.frames
+            .first()
+            .and_then(|f| super::MachineType::find(f.type_key()))
+            .map_or(0, |t| t.output_type())
     }
 
     /// Where the task last suspended, here or before it was restored.
@@ -566,16 +571,6 @@ impl TaskShared {
         if join.joiner.as_ref().is_some_and(|j| Arc::ptr_eq(j, joiner)) {
             join.joiner = None;
         }
-    }
-
-    /// Records the node of this process the task moved itself to.
-    pub(crate) fn set_moved_to(&self, node: crate::NodeId) {
-        self.join.lock().moved_to = Some(node);
-    }
-
-    /// The node of this process the task last moved itself to.
-    pub(crate) fn moved_to(&self) -> Option<crate::NodeId> {
-        self.join.lock().moved_to.clone()
     }
 
     /// Whether the task has ended (finished, failed or been cancelled).

@@ -75,13 +75,13 @@ impl Effect for MoveTo {
         match self.to {
             Ok(to) => RequestKindBox(RequestKind::Move { to }),
             Err(bad) => RequestKindBox(RequestKind::Immediate(Response(
-                super::ResponseKind::MoveFailed(crate::MoveError::UnknownNode(bad)),
+                super::ResponseKind::MoveFailed(Box::new(crate::MoveError::UnknownNode(bad))),
             ))),
         }
     }
     fn decode(response: Response) -> Result<(), crate::MoveError> {
         match response.0 {
-            super::ResponseKind::MoveFailed(e) => Err(e),
+            super::ResponseKind::MoveFailed(e) => Err(*e),
             _ => Ok(()),
         }
     }

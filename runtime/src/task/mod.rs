@@ -269,7 +269,7 @@ pub(crate) enum ResponseKind {
     /// The joined task ended.
     Joined(JoinOutcome),
     /// A move the task asked for failed (a successful one resumes with `Unit`).
-    MoveFailed(crate::MoveError),
+    MoveFailed(Box<crate::MoveError>),
 }
 
 /// Something a task can wait for: the bridge between a descriptor such as
