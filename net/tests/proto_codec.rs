@@ -4,6 +4,7 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tern_net::proto::migrate::{Command, ControlReply, Migrate, MoveRefusal};
+use tern_net::proto::remote::{Fault, FaultKind, MinterId, ObjectId, RefOp, Remote};
 use tern_net::proto::{
     encode, ChannelId, Decoder, FromHome, GoodbyeReason, Hello, HelloAck, Incarnation, Limits,
     Message, NodeId, OpId, Outcome, PartyId, Payload, ProtoError, RefuseReason, Rejection, ToHome,
@@ -205,6 +206,66 @@ fn migrate() -> impl Strategy<Value = Migrate> {
     ]
 }
 
+fn object() -> impl Strategy<Value = ObjectId> {
+    (any::<u64>(), any::<u64>()).prop_map(|(i, seq)| ObjectId {
+        incarnation: Incarnation(i),
+        seq,
+    })
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    (
+        prop_oneof![
+            Just(FaultKind::Panicked),
+            Just(FaultKind::Gone),
+            Just(FaultKind::Mismatch),
+            Just(FaultKind::UnknownMethod),
+            Just(FaultKind::BadArgs),
+            Just(FaultKind::BadResult),
+            Just(FaultKind::Overloaded),
+            Just(FaultKind::ShuttingDown),
+        ],
+        "[a-z ]{0,40}",
+        proptest::option::of(payload()),
+    )
+        .prop_map(|(kind, message, report)| Fault {
+            kind,
+            message,
+            report,
+        })
+}
+
+fn remote() -> impl Strategy<Value = Remote> {
+    let op = prop_oneof![
+        (object(), any::<u64>()).prop_map(|(obj, token)| RefOp::Hold { obj, token }),
+        (object(), any::<u64>(), any::<u64>()).prop_map(|(obj, m, token)| RefOp::Adopt {
+            obj,
+            minter: MinterId(m),
+            token
+        }),
+        object().prop_map(|obj| RefOp::Release { obj }),
+    ];
+    prop_oneof![
+        (any::<u64>(), object(), any::<u64>(), any::<u16>(), payload()).prop_map(
+            |(call, obj, iface, method, args)| Remote::Call {
+                call,
+                obj,
+                iface,
+                method,
+                args
+            }
+        ),
+        (
+            any::<u64>(),
+            prop_oneof![payload().prop_map(Ok), fault().prop_map(Err)]
+        )
+            .prop_map(|(call, result)| Remote::Reply { call, result }),
+        any::<u64>().prop_map(|call| Remote::Done { call }),
+        (any::<u64>(), op).prop_map(|(seq, op)| Remote::Ref { seq, op }),
+        any::<u64>().prop_map(|upto| Remote::RefAck { upto }),
+    ]
+}
+
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (version(), node(), any::<u64>(), any::<u32>()).prop_map(|(version, node, i, max)| {
@@ -235,6 +296,7 @@ fn message() -> impl Strategy<Value = Message> {
         to_home().prop_map(Message::ToHome),
         from_home().prop_map(Message::FromHome),
         migrate().prop_map(Message::Migrate),
+        remote().prop_map(Message::Remote),
     ]
 }
 
@@ -278,6 +340,13 @@ fn every_variant_has_a_strategy(m: &Message) {
             | Migrate::EndedAck { .. }
             | Migrate::Control { .. }
             | Migrate::ControlReply { .. } => {}
+        },
+        Message::Remote(r) => match r {
+            Remote::Call { .. }
+            | Remote::Reply { .. }
+            | Remote::Done { .. }
+            | Remote::Ref { .. }
+            | Remote::RefAck { .. } => {}
         },
     }
 }

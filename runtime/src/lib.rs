@@ -66,6 +66,7 @@ mod error;
 mod executor;
 mod handle;
 mod node;
+pub mod remote;
 pub mod snapshot;
 mod spin;
 mod sync;
@@ -82,6 +83,7 @@ pub use error::{
 };
 pub use handle::{JoinFuture, TaskHandle};
 pub use node::{DrainReport, Node, NodeBuilder, NodeId};
+pub use remote::{Remote, RemoteError, RemoteErrorKind};
 
 /// The network configuration types a listening node takes (re-exported from `tern-net`).
 pub mod net {

@@ -170,6 +170,11 @@ impl NodeBuilder {
             .map_err(|e| NodeError::Spawn(e.to_string()))?;
         let grace = self.grace;
         let mut inbox = None;
+        let incarnation = mesh.as_ref().map_or_else(
+            || tern_net::proto::Incarnation(random_u64()),
+            |(m, _)| m.incarnation(),
+        );
+        let rt = tokio::runtime::Handle::current();
         let inner = std::sync::Arc::new_cyclic(|weak| {
             let cluster = mesh.map(|(mesh, rx)| {
                 inbox = Some(rx);
@@ -190,6 +195,8 @@ impl NodeBuilder {
                 limits: self.limits,
                 stopped: AtomicBool::new(false),
                 cluster,
+                objects: crate::remote::Objects::new(id.clone(), incarnation),
+                rt,
             }
         });
         if let (Some(cluster), Some(inbox)) = (&inner.cluster, inbox) {
@@ -244,6 +251,10 @@ pub(crate) struct NodeInner {
     stopped: AtomicBool,
     /// The cluster, when the node listens.
     pub(crate) cluster: Option<std::sync::Arc<Cluster>>,
+    /// Remote objects this node exposes or refers to.
+    pub(crate) objects: crate::remote::Objects,
+    /// The tokio runtime the node was started on (runs remote calls made by tasks).
+    pub(crate) rt: tokio::runtime::Handle,
 }
 
 /// Binds a listening node's endpoint and starts its mesh.
@@ -438,6 +449,43 @@ impl Node {
 
     pub(crate) fn from_inner(inner: Arc<NodeInner>) -> Node {
         Node { inner }
+    }
+
+    /// Exposes `obj` to the cluster as the remote interface `T` (a `dyn Trait` made with
+    /// `#[tern::remote]`), and returns the first reference to it.
+    ///
+    /// The object stays on this node; the reference travels anywhere and its calls run here.
+    /// The object is dropped once no node refers to it any more (see [`crate::remote`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// #[tern::remote]
+    /// pub trait Greeter {
+    ///     async fn greet(&self, name: String) -> String;
+    /// }
+    /// struct English;
+    /// #[tern::remote]
+    /// impl Greeter for English {
+    ///     async fn greet(&self, name: String) -> String {
+    ///         format!("hello, {name}")
+    ///     }
+    /// }
+    /// let node = tern::Node::builder("doc-expose").start().await?;
+    /// let greeter: tern::Remote<dyn Greeter> = node.expose(English);
+    /// assert_eq!(greeter.greet("ada".into()).await?, "hello, ada");
+    /// # node.shutdown().await; Ok(()) }
+    /// ```
+    pub fn expose<T, S>(&self, obj: S) -> crate::Remote<T>
+    where
+        T: ?Sized + crate::remote::Implements<S>,
+    {
+        let handle = self.inner.objects.expose::<T, S>(&self.inner, obj);
+        crate::Remote::from_raw(crate::remote::RawRemote::from_handle(handle))
+    }
+
+    /// Counters of this node's remote objects and calls.
+    pub fn remote_stats(&self) -> crate::remote::RemoteStats {
+        self.inner.objects.stats_snapshot()
     }
 
     /// This node's id.

@@ -358,11 +358,7 @@ impl Connection {
                     self.ping_outstanding = None;
                 }
             }
-            (
-                ConnState::Established,
-                _,
-                m @ (Message::ToHome(_) | Message::FromHome(_) | Message::Migrate(_)),
-            ) => {
+            (ConnState::Established, _, m) if m.is_application() => {
                 self.actions.push_back(Action::Deliver(m));
             }
             (state, _, m) => {

@@ -49,6 +49,9 @@ pub enum Message {
     FromHome(FromHome),
     /// Moving tasks between nodes, and finding them (see [`super::migrate`]).
     Migrate(super::migrate::Migrate),
+    /// Calls on remote objects, and the accounting of references to them (see
+    /// [`super::remote`]).
+    Remote(super::remote::Remote),
 }
 
 /// The dialer's greeting.
@@ -366,6 +369,31 @@ impl Message {
                 FromHome::Credit { .. } => "FromHome::Credit",
             },
             Message::Migrate(m) => m.kind(),
+            Message::Remote(m) => match m {
+                super::remote::Remote::Call { .. } => "Remote::Call",
+                super::remote::Remote::Reply { .. } => "Remote::Reply",
+                super::remote::Remote::Done { .. } => "Remote::Done",
+                super::remote::Remote::Ref { .. } => "Remote::Ref",
+                super::remote::Remote::RefAck { .. } => "Remote::RefAck",
+            },
+        }
+    }
+
+    /// Whether the message is for the application (channels, moves, remote objects) rather
+    /// than the connection (handshake, liveness, goodbye): what lanes carry and the mesh
+    /// delivers.
+    pub fn is_application(&self) -> bool {
+        match self {
+            Message::ToHome(_)
+            | Message::FromHome(_)
+            | Message::Migrate(_)
+            | Message::Remote(_) => true,
+            Message::Hello(_)
+            | Message::HelloAck(_)
+            | Message::Refuse(_)
+            | Message::Ping(_)
+            | Message::Pong(_)
+            | Message::Goodbye(_) => false,
         }
     }
 
@@ -385,7 +413,8 @@ impl Message {
             | Message::Ping(_)
             | Message::Pong(_)
             | Message::Goodbye(_)
-            | Message::Migrate(_) => Ok(()),
+            | Message::Migrate(_)
+            | Message::Remote(_) => Ok(()),
             Message::ToHome(m) => m.chan().name.check(limits),
             Message::FromHome(m) => m.chan().name.check(limits),
         }

@@ -142,6 +142,7 @@ mod ids;
 mod message;
 pub mod migrate;
 mod placement;
+pub mod remote;
 
 pub use codec::{encode, Decoder, Limits, FRAME_HEADER_LEN};
 pub use conn::{

@@ -751,10 +751,7 @@ async fn read_lane(shared: Arc<Shared>, peer: NodeId, recv: RecvStream) {
                     break;
                 };
                 match result {
-                    Ok((
-                        message @ (Message::ToHome(_) | Message::FromHome(_) | Message::Migrate(_)),
-                        size,
-                    )) => {
+                    Ok((message, size)) if message.is_application() => {
                         read += size;
                         let delivery = Delivery::Message {
                             from: peer.clone(),

@@ -98,6 +98,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::proto::remote::Remote;
 use crate::proto::ProtoError;
 
 use crate::proto::{
@@ -147,6 +148,13 @@ pub fn lane_of(message: &Message) -> Option<usize> {
             let t = m.task();
             fnv1a(&[t.origin.to_le_bytes(), t.seq.to_le_bytes()].concat())
         }
+        // A node's reference operations to one owner are one ordered stream; calls spread.
+        Message::Remote(m) => match m {
+            Remote::Call { call, .. } | Remote::Reply { call, .. } | Remote::Done { call } => {
+                fnv1a(&call.to_le_bytes())
+            }
+            Remote::Ref { .. } | Remote::RefAck { .. } => fnv1a(b"remote references"),
+        },
         _ => return None,
     };
     // Fold the high bits in: FNV's low bits alone are weak.

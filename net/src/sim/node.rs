@@ -368,6 +368,7 @@ impl World {
             }
             Message::FromHome(m) => self.answer_parties(node, m),
             Message::Migrate(m) => self.migrate_in(node, peer, m),
+            // Remote references are not modelled by the simulation yet.
             other => self.unexpected(format!("n{node}: {} routed", other.kind())),
         }
     }

@@ -274,9 +274,10 @@ impl<T: Message> Effect for Recv<'_, T> {
         match response.0 {
             ResponseKind::Value(v) => take_value(v),
             ResponseKind::Channel(e, _) => Err(e),
-            ResponseKind::Unit | ResponseKind::Joined(_) | ResponseKind::MoveFailed(_) => {
-                Err(ChannelError::Undecodable { type_name: "()" })
-            }
+            ResponseKind::Unit
+            | ResponseKind::Joined(_)
+            | ResponseKind::MoveFailed(_)
+            | ResponseKind::Remote(_) => Err(ChannelError::Undecodable { type_name: "()" }),
         }
     }
 }
@@ -314,7 +315,16 @@ impl<T: Message> Future for RecvFuture<'_, T> {
         match this.ch.core.poll_recv_ext(&mut this.reg, cx) {
             Poll::Ready(r) => {
                 this.done = true;
-                Poll::Ready(r.and_then(take_value))
+                // A value from another node may hold channels or remote references, which
+                // bind to the node that decodes them: this channel's.
+                let node = match &r {
+                    Ok(Value::Encoded(_)) => this.ch.core.cluster.as_ref().and_then(|c| c.node()),
+                    _ => None,
+                };
+                Poll::Ready(match node {
+                    Some(node) => crate::node::with_current(&node, || r.and_then(take_value)),
+                    None => r.and_then(take_value),
+                })
             }
             Poll::Pending => Poll::Pending,
         }

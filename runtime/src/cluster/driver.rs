@@ -186,6 +186,7 @@ fn on_message(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, from: &NodeId, mess
             FromHome::Opened { .. } | FromHome::Rejected { .. } => {}
         },
         Message::Migrate(msg) => super::moves::on_message(cluster, from, msg),
+        Message::Remote(msg) => node.objects.on_message(node, from, msg),
         other => {
             tracing::debug!(node = %cluster.me, %from, kind = other.kind(), "unexpected message from the mesh");
         }
@@ -220,6 +221,7 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
                     .resent
                     .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 super::moves::reconnected(cluster, &peer);
+                node.objects.reconnected(node, &peer);
             }
         }
         PeerEvent::Down {
@@ -274,6 +276,7 @@ fn on_event(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, event: PeerEvent) {
 /// for here.
 fn peer_gone(cluster: &Arc<Cluster>, node: &Arc<NodeInner>, peer: &NodeId, restarted: bool) {
     super::moves::peer_down(cluster, peer);
+    node.objects.peer_gone(peer);
     let n: usize = node
         .cores()
         .iter()

@@ -301,6 +301,11 @@ impl Cluster {
         })
     }
 
+    /// The tokio runtime the cluster's tasks run on.
+    pub(crate) fn rt(&self) -> &tokio::runtime::Handle {
+        &self.rt
+    }
+
     pub(crate) fn mesh(&self) -> &Mesh {
         &self.mesh
     }

@@ -406,6 +406,7 @@ impl Executor {
                 Some(task)
             }
             RequestKind::Move { to } => crate::handle::move_self(task, to),
+            RequestKind::Remote { call } => crate::remote::perform(task, call),
         }
     }
 

@@ -235,6 +235,8 @@ enum Reply {
         node: String,
         refusal: tern_net::proto::migrate::MoveRefusal,
     },
+    /// The reply to a remote call, arrived before the freeze.
+    Remote(Result<serde_bytes::ByteBuf, crate::RemoteError>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -354,7 +356,9 @@ fn pending_snap(
         other @ (RequestKind::Yield
         | RequestKind::Call { .. }
         | RequestKind::Immediate(_)
-        | RequestKind::Move { .. }) => {
+        | RequestKind::Move { .. }
+        // A freezer waits for a remote call's reply (`TaskShared::poll_freeze`).
+        | RequestKind::Remote { .. }) => {
             return Err(state_err(
                 key,
                 "encode",
@@ -390,6 +394,10 @@ fn reply_snap(response: &Response, key: &str) -> Result<Reply, SnapshotError> {
             let (node, refusal) = e.to_wire();
             Reply::MoveFailed { node, refusal }
         }
+        ResponseKind::Remote(reply) => Reply::Remote(match &**reply {
+            Ok(bytes) => Ok(serde_bytes::ByteBuf::from(bytes.clone())),
+            Err(e) => Err(e.clone()),
+        }),
     })
 }
 
@@ -710,6 +718,7 @@ fn response(reply: Reply) -> Response {
         Reply::MoveFailed { node, refusal } => {
             ResponseKind::MoveFailed(Box::new(MoveError::from_wire(node, refusal)))
         }
+        Reply::Remote(reply) => ResponseKind::Remote(Box::new(reply.map(|b| b.into_vec()))),
     })
 }
 

@@ -459,7 +459,13 @@ impl TaskShared {
         // SAFETY: the freeze count is not 0 (this freezer holds a unit) and the cell's lock is
         // held: the slow path's exclusive access.
         if let Some(task) = unsafe { self.take() } {
-            return Poll::Ready(Some(task));
+            if !matches!(task.pending(), Some(RequestKind::Remote { .. })) {
+                return Poll::Ready(Some(task));
+            }
+            // A remote call cannot be withdrawn (the owner may have acted on it): leave the
+            // task to its reply, which completes it here under the freeze (`hand_over`).
+            // SAFETY: as for the `take` above.
+            unsafe { self.put(task) };
         }
         if cell.finished {
             return Poll::Ready(None);

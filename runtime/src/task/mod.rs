@@ -232,6 +232,9 @@ pub(crate) enum RequestKind {
     Immediate(Response),
     /// Move the task to this node (`tern::move_to`).
     Move { to: crate::NodeId },
+    /// Call a method of a remote object; resume with the reply. While the call runs, the
+    /// request keeps only its description (the arguments went with the call).
+    Remote { call: Box<crate::remote::CallSpec> },
 }
 
 impl fmt::Debug for RequestKind {
@@ -245,6 +248,7 @@ impl fmt::Debug for RequestKind {
             RequestKind::Join { task } => write!(f, "join({})", task.id),
             RequestKind::Immediate(r) => write!(f, "immediate({r:?})"),
             RequestKind::Move { to } => write!(f, "move_to({to})"),
+            RequestKind::Remote { call } => write!(f, "call({call:?})"),
         }
     }
 }
@@ -270,6 +274,8 @@ pub(crate) enum ResponseKind {
     Joined(JoinOutcome),
     /// A move the task asked for failed (a successful one resumes with `Unit`).
     MoveFailed(Box<crate::MoveError>),
+    /// A remote call's reply: the encoded result, or why the call failed.
+    Remote(Box<Result<Vec<u8>, crate::RemoteError>>),
 }
 
 /// Something a task can wait for: the bridge between a descriptor such as

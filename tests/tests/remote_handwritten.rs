@@ -1,0 +1,123 @@
+//! A remote interface written by hand, exactly as `#[tern::remote]` expands one: the
+//! contract between the macro and the runtime, checked against real nodes over QUIC.
+
+#![allow(missing_docs)] // the items mimic generated code
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tern::remote::{BoxFuture, Call, Dispatched, Implements, Interface, RawRemote};
+use tern::{Remote, RemoteErrorKind};
+use tern_tests::cluster::{cluster, shutdown};
+
+// ---- what the user writes, after expansion ---------------------------------------------------
+
+/// A key-value store (source: `async fn get(&self, key: String) -> Option<u64>;` and
+/// `async fn put(&self, key: String, value: u64) -> Option<u64>;`).
+pub trait Store: Send + Sync + 'static {
+    fn get<'tern>(&'tern self, key: String) -> BoxFuture<'tern, Option<u64>>;
+    fn put<'tern>(&'tern self, key: String, value: u64) -> BoxFuture<'tern, Option<u64>>;
+}
+
+/// The proxy `Remote<dyn Store>` dereferences to.
+#[derive(Clone)]
+pub struct StoreProxy {
+    raw: RawRemote,
+}
+
+impl StoreProxy {
+    pub fn get(&self, key: String) -> Call<Option<u64>> {
+        self.raw.call(0, &(key,))
+    }
+    pub fn put(&self, key: String, value: u64) -> Call<Option<u64>> {
+        self.raw.call(1, &(key, value))
+    }
+}
+
+impl Interface for dyn Store {
+    const NAME: &'static str = concat!(module_path!(), "::Store");
+    const FINGERPRINT: u64 = 0x5707_e001;
+    const METHODS: &'static [&'static str] = &["get", "put"];
+    type Proxy = StoreProxy;
+
+    fn proxy(raw: RawRemote) -> StoreProxy {
+        StoreProxy { raw }
+    }
+
+    fn raw(proxy: &StoreProxy) -> &RawRemote {
+        &proxy.raw
+    }
+
+    fn dispatch(this: Arc<Self>, method: u16, args: Vec<u8>) -> Dispatched {
+        Box::pin(async move {
+            use tern::remote::__private as p;
+            match method {
+                0 => {
+                    let (key,): (String,) = p::decode_args(&args, "Store::get")?;
+                    p::encode_result(&this.get(key).await, "Store::get")
+                }
+                1 => {
+                    let (key, value): (String, u64) = p::decode_args(&args, "Store::put")?;
+                    p::encode_result(&this.put(key, value).await, "Store::put")
+                }
+                _ => Err(p::unknown_method(<Self as Interface>::NAME, method)),
+            }
+        })
+    }
+}
+
+impl<S: Store> Implements<S> for dyn Store {
+    fn wrap(obj: S) -> Arc<dyn Store> {
+        Arc::new(obj)
+    }
+}
+
+// ---- an implementation ------------------------------------------------------------------------
+
+#[derive(Default)]
+struct MapStore {
+    map: std::sync::Mutex<HashMap<String, u64>>,
+}
+
+impl Store for MapStore {
+    fn get<'tern>(&'tern self, key: String) -> BoxFuture<'tern, Option<u64>> {
+        Box::pin(async move {
+            if key == "boom" {
+                panic!("the store was asked for boom");
+            }
+            self.map.lock().unwrap().get(&key).copied()
+        })
+    }
+    fn put<'tern>(&'tern self, key: String, value: u64) -> BoxFuture<'tern, Option<u64>> {
+        Box::pin(async move { self.map.lock().unwrap().insert(key, value) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_written_interface_is_called_across_nodes() {
+    let nodes = cluster(&["hw-a", "hw-b"]).await;
+    let store: Remote<dyn Store> = nodes[0].expose(MapStore::default());
+    assert_eq!(store.put("x".into(), 1).await.unwrap(), None);
+
+    let refs = nodes[0].buffered_channel::<Remote<dyn Store>>("hw-refs", 1);
+    refs.send(store.clone()).await.unwrap();
+    let there = nodes[1]
+        .buffered_channel::<Remote<dyn Store>>("hw-refs", 1)
+        .recv()
+        .await
+        .unwrap();
+    assert_eq!(there.owner().as_str(), "hw-a");
+    assert_eq!(there.get("x".into()).await.unwrap(), Some(1));
+    assert_eq!(there.put("x".into(), 2).await.unwrap(), Some(1));
+    assert_eq!(store.get("x".into()).await.unwrap(), Some(2));
+
+    let err = there.get("boom".into()).await.unwrap_err();
+    assert_eq!(err.kind, RemoteErrorKind::Panicked, "{err}");
+    assert_eq!(err.node, "hw-a");
+    assert!(err.method.ends_with("::Store::get"), "{}", err.method);
+    let report = err.report.expect("a report");
+    assert!(report.panic.unwrap().message.contains("asked for boom"));
+    // The owner kept running.
+    assert_eq!(there.get("x".into()).await.unwrap(), Some(2));
+    shutdown(nodes).await;
+}
