@@ -411,6 +411,7 @@ impl NodeInner {
             }
         }
         drop(self.exec.stop());
+        self.objects.shutdown();
         let cores: Vec<_> = self.channels.lock().map.values().cloned().collect();
         for core in cores {
             drop(core.drain_tasks());

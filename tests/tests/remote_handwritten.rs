@@ -4,11 +4,13 @@
 #![allow(missing_docs)] // the items mimic generated code
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tern::remote::{BoxFuture, Call, Dispatched, Implements, Interface, RawRemote};
 use tern::{Remote, RemoteErrorKind};
-use tern_tests::cluster::{cluster, shutdown};
+use tern_tests::cluster::{cluster, cluster_with, shutdown};
 
 // ---- what the user writes, after expansion ---------------------------------------------------
 
@@ -77,6 +79,14 @@ impl<S: Store> Implements<S> for dyn Store {
 #[derive(Default)]
 struct MapStore {
     map: std::sync::Mutex<HashMap<String, u64>>,
+    /// Raised when the store is dropped.
+    dropped: Arc<AtomicBool>,
+}
+
+impl Drop for MapStore {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Store for MapStore {
@@ -119,5 +129,88 @@ async fn a_hand_written_interface_is_called_across_nodes() {
     assert!(report.panic.unwrap().message.contains("asked for boom"));
     // The owner kept running.
     assert_eq!(there.get("x".into()).await.unwrap(), Some(2));
+    shutdown(nodes).await;
+}
+
+/// Waits up to 10 s for `flag`; returns whether it was raised.
+async fn raised(flag: &AtomicBool) -> bool {
+    for _ in 0..1000 {
+        if flag.load(Ordering::SeqCst) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// Sends `r` from `from` to `to` through a channel; returns the copy `to` received.
+async fn pass(
+    from: &tern::Node,
+    to: &tern::Node,
+    name: &str,
+    r: &Remote<dyn Store>,
+) -> Remote<dyn Store> {
+    from.buffered_channel::<Remote<dyn Store>>(name, 4)
+        .send(r.clone())
+        .await
+        .unwrap();
+    to.buffered_channel::<Remote<dyn Store>>(name, 4)
+        .recv()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_is_dropped_after_its_last_reference_and_not_before() {
+    let nodes = cluster(&["lt-a", "lt-b", "lt-c"]).await;
+    let dropped = Arc::new(AtomicBool::new(false));
+    let store: Remote<dyn Store> = nodes[0].expose(MapStore {
+        map: Default::default(),
+        dropped: Arc::clone(&dropped),
+    });
+    store.put("k".into(), 7).await.unwrap();
+    // a → b → c, and a lets go: b and c keep it alive.
+    let on_b = pass(&nodes[0], &nodes[1], "lt-1", &store).await;
+    let on_c = pass(&nodes[1], &nodes[2], "lt-2", &on_b).await;
+    drop(store);
+    assert_eq!(on_b.get("k".into()).await.unwrap(), Some(7));
+    drop(on_b);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!dropped.load(Ordering::SeqCst), "dropped while c holds it");
+    assert_eq!(on_c.get("k".into()).await.unwrap(), Some(7));
+    assert_eq!(nodes[0].remote_stats().exposed, 1);
+    // A clone and the original are one handle: dropping both releases it.
+    let again = on_c.clone();
+    drop(on_c);
+    assert_eq!(again.get("k".into()).await.unwrap(), Some(7));
+    drop(again);
+    assert!(raised(&dropped).await, "not dropped after the last reference went");
+    assert_eq!(nodes[0].remote_stats().exposed, 0);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_references_are_released() {
+    let mut nodes = cluster_with(&["ld-a", "ld-b"], |b| b.grace(Duration::from_millis(300))).await;
+    let dropped = Arc::new(AtomicBool::new(false));
+    let store: Remote<dyn Store> = nodes[0].expose(MapStore {
+        map: Default::default(),
+        dropped: Arc::clone(&dropped),
+    });
+    let on_b = pass(&nodes[0], &nodes[1], "ld-1", &store).await;
+    drop(store);
+    assert_eq!(on_b.get("k".into()).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!dropped.load(Ordering::SeqCst), "dropped while b holds it");
+    // b stops without letting go (its handle outlives it).
+    let b = nodes.pop().unwrap();
+    b.shutdown().await;
+    assert!(raised(&dropped).await, "b's reference kept the object after b went down");
+    // The handle on the stopped node fails with a typed error.
+    let err = on_b.get("k".into()).await.unwrap_err();
+    assert!(
+        matches!(err.kind, RemoteErrorKind::ShuttingDown | RemoteErrorKind::NodeDown),
+        "{err}"
+    );
     shutdown(nodes).await;
 }

@@ -22,12 +22,15 @@ impl Limits {
     /// The smallest `max_frame` a peer may announce: room for every control message with the
     /// largest ids and names.
     pub const MIN_MAX_FRAME: u32 = 4096;
+
+    /// The default `max_frame`: 16 MiB.
+    pub const DEFAULT_MAX_FRAME: u32 = 16 << 20;
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_frame: 16 << 20,
+            max_frame: Self::DEFAULT_MAX_FRAME,
             max_channel_name: 1024,
         }
     }

@@ -29,6 +29,19 @@ use crate::task::{PanicReport, TaskReport};
 /// Calls of one caller an owner serves at once (running or waiting for their `Done`).
 const SERVED_PER_CALLER: usize = 65_536;
 
+/// The largest arguments or result a call carries: a frame's limit, less room for the rest
+/// of the message. Larger ones fail the call (page them: `RemoteVec`) instead of a message
+/// the mesh would refuse to send.
+pub(crate) const MAX_PAYLOAD: usize = (tern_net::proto::Limits::DEFAULT_MAX_FRAME as usize) - 4096;
+
+/// The fault for a result that does not fit a frame.
+fn oversize(len: usize) -> Fault {
+    Fault::new(
+        FaultKind::BadResult,
+        format!("the result takes {len} bytes, more than a call carries ({MAX_PAYLOAD}): page it"),
+    )
+}
+
 /// An exposed object, type-erased.
 pub(crate) struct Exposed {
     name: &'static str,
@@ -95,7 +108,7 @@ impl Handle {
         method: u16,
         args: Vec<u8>,
     ) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>> {
-        let Some(node) = self.node.upgrade() else {
+        let Some(node) = self.node.upgrade().filter(|n| !n.is_stopped()) else {
             let e = self.error(
                 method,
                 RemoteErrorKind::ShuttingDown,
@@ -135,6 +148,17 @@ impl Handle {
                 method,
                 RemoteErrorKind::NodeDown,
                 "the owner is not a member this node knows",
+            );
+            return Box::pin(async move { Err(e) });
+        }
+        if args.len() > MAX_PAYLOAD {
+            let e = self.error(
+                method,
+                RemoteErrorKind::BadArgs,
+                format!(
+                    "the arguments take {} bytes, more than a call carries ({MAX_PAYLOAD})",
+                    args.len()
+                ),
             );
             return Box::pin(async move { Err(e) });
         }
@@ -179,6 +203,11 @@ impl Handle {
                     RemoteErrorKind::NodeDown,
                     "the owner went down before it answered",
                 )),
+                Ok(Err(Reply::Stopped)) => Err(self.error(
+                    method,
+                    RemoteErrorKind::ShuttingDown,
+                    "this node stopped before the owner answered",
+                )),
             }
         })
     }
@@ -197,6 +226,7 @@ impl Drop for Handle {
 enum Reply {
     Fault(Fault),
     NodeDown,
+    Stopped,
 }
 
 /// A call this node made and waits for.
@@ -497,7 +527,10 @@ impl Objects {
                             let node = Arc::clone(node);
                             let from = from.clone();
                             cluster.rt().spawn(async move {
-                                let result = fut.await.map(Payload);
+                                let result = match fut.await {
+                                    Ok(bytes) if bytes.len() > MAX_PAYLOAD => Err(oversize(bytes.len())),
+                                    other => other.map(Payload),
+                                };
                                 let objects = &node.objects;
                                 let keep = objects.state.lock().served.finish(&from, call, &result);
                                 let Some(c) = node.cluster.as_ref().filter(|_| keep) else {
@@ -545,6 +578,20 @@ impl Objects {
                 }
             }
         }
+    }
+
+    /// The node stops: its calls in flight fail, its objects are dropped (after the lock).
+    pub(crate) fn shutdown(&self) {
+        let (pending, exposed) = {
+            let mut st = self.state.lock();
+            let pending: Vec<Pending> = st.pending.drain().map(|(_, p)| p).collect();
+            let exposed: Vec<Arc<Exposed>> = st.exposed.drain().map(|(_, e)| e).collect();
+            (pending, exposed)
+        };
+        for p in pending {
+            p.tx.send(Err(Reply::Stopped)).ok();
+        }
+        drop(exposed);
     }
 
     /// `peer` is back with the same incarnation: send again what it may have lost.
