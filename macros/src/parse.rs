@@ -49,7 +49,7 @@ fn parse_args(attr: TokenStream) -> syn::Result<Args> {
 }
 
 /// FNV-1a: a hash that is the same on every build and platform.
-fn fingerprint(text: &str) -> u64 {
+pub(crate) fn fingerprint(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= u64::from(b);

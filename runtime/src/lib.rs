@@ -220,6 +220,51 @@ pub mod __private {
 ///   through. Their type key is `module_path::Type::method`.
 pub use tern_macros::migratable;
 
+/// Makes a trait an interface whose objects stay on their node and are called from any node
+/// through a [`Remote<dyn Trait>`](Remote).
+///
+/// On a trait whose methods are `async fn(&self, …)`: adds `Send + Sync + 'static` to its
+/// supertraits, makes each method return a boxed future (so `dyn Trait` exists), and generates
+/// `{Trait}Proxy`, what `Remote<dyn Trait>` dereferences to: one method per trait method,
+/// taking the same arguments and returning a [`Call`](remote::Call). On each `impl` of the
+/// trait: boxes its `async fn`s the same way.
+///
+/// ```
+/// /// A greeter that lives on one node.
+/// #[tern::remote]
+/// pub trait Greeter {
+///     /// Says hello to `name`.
+///     async fn greet(&self, name: String) -> String;
+/// }
+///
+/// struct English;
+///
+/// #[tern::remote]
+/// impl Greeter for English {
+///     async fn greet(&self, name: String) -> String {
+///         format!("hello, {name}")
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let node = tern::Node::builder("doc-greeter").workers(1).start().await?;
+/// let greeter: tern::Remote<dyn Greeter> = node.expose(English);
+/// assert_eq!(greeter.greet("ada".to_owned()).await?, "hello, ada");
+/// # node.shutdown().await;
+/// # Ok(()) }
+/// ```
+///
+/// Rejected, each with an error at the offending code: methods that are not `async fn`, that
+/// take `&mut self`, `self` or no receiver (the object is shared by every caller: use
+/// interior mutability), generic traits and methods, borrowed or `impl Trait` arguments and
+/// results (they are copied: take `String`, not `&str`), associated types and constants.
+///
+/// The interface's name is `module_path::Trait`; its fingerprint hashes the method names, their
+/// argument and result types, and their order, so that a call from a build whose trait
+/// differs is refused. See the [module documentation](mod@remote) for the copy rules and
+/// the lifetime of exposed objects.
+pub use tern_macros::remote;
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -1,0 +1,6 @@
+#[tern::remote(name = "store")]
+trait Store {
+    async fn len(&self) -> u64;
+}
+
+fn main() {}

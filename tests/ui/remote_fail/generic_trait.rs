@@ -1,0 +1,6 @@
+#[tern::remote]
+trait Store<V> {
+    async fn get(&self, key: String) -> Option<V>;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[tern::remote]
+trait Store {
+    async fn put_all(&self, keys: impl IntoIterator<Item = String>);
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[tern::remote]
+trait Counter {
+    async fn zero() -> u64;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[tern::remote]
+trait Counter {
+    fn add(&self, n: u64) -> u64;
+}
+
+fn main() {}

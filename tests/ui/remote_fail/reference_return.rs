@@ -1,0 +1,6 @@
+#[tern::remote]
+trait Store {
+    async fn name(&self) -> &'static str;
+}
+
+fn main() {}
