@@ -399,6 +399,7 @@ fn interface(t: syn::ItemTrait) -> Result<TokenStream, Vec<syn::Error>> {
 
         #[doc = #proxy_doc]
         #[derive(Clone)]
+        #[repr(transparent)]
         #vis struct #proxy {
             raw: ::tern::remote::RawRemote,
         }

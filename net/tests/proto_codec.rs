@@ -246,15 +246,20 @@ fn remote() -> impl Strategy<Value = Remote> {
         object().prop_map(|obj| RefOp::Release { obj }),
     ];
     prop_oneof![
-        (any::<u64>(), object(), any::<u64>(), any::<u16>(), payload()).prop_map(
-            |(call, obj, iface, method, args)| Remote::Call {
+        (
+            any::<u64>(),
+            object(),
+            any::<u64>(),
+            any::<u16>(),
+            payload()
+        )
+            .prop_map(|(call, obj, iface, method, args)| Remote::Call {
                 call,
                 obj,
                 iface,
                 method,
                 args
-            }
-        ),
+            }),
         (
             any::<u64>(),
             prop_oneof![payload().prop_map(Ok), fault().prop_map(Err)]

@@ -456,7 +456,7 @@ impl Node {
     /// `#[tern::remote]`), and returns the first reference to it.
     ///
     /// The object stays on this node; the reference travels anywhere and its calls run here.
-    /// The object is dropped once no node refers to it any more (see [`crate::remote`]).
+    /// The object is dropped once no node refers to it any more (see [`remote`](mod@crate::remote)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -23,6 +23,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// The proxy `Remote<dyn Store>` dereferences to.
 #[derive(Clone)]
+#[repr(transparent)]
 pub struct StoreProxy {
     raw: RawRemote,
 }
@@ -129,6 +130,13 @@ async fn a_hand_written_interface_is_called_across_nodes() {
     assert!(report.panic.unwrap().message.contains("asked for boom"));
     // The owner kept running.
     assert_eq!(there.get("x".into()).await.unwrap(), Some(2));
+    // A reference held across an `.await` in a spawned (`Send`) future.
+    let spawned = tokio::spawn(async move {
+        let held: Remote<dyn Store> = there.clone();
+        held.put("y".into(), 3).await.unwrap();
+        held.get("y".into()).await.unwrap()
+    });
+    assert_eq!(spawned.await.unwrap(), Some(3));
     shutdown(nodes).await;
 }
 
@@ -184,7 +192,10 @@ async fn an_object_is_dropped_after_its_last_reference_and_not_before() {
     drop(on_c);
     assert_eq!(again.get("k".into()).await.unwrap(), Some(7));
     drop(again);
-    assert!(raised(&dropped).await, "not dropped after the last reference went");
+    assert!(
+        raised(&dropped).await,
+        "not dropped after the last reference went"
+    );
     assert_eq!(nodes[0].remote_stats().exposed, 0);
     shutdown(nodes).await;
 }
@@ -205,11 +216,17 @@ async fn a_dead_nodes_references_are_released() {
     // b stops without letting go (its handle outlives it).
     let b = nodes.pop().unwrap();
     b.shutdown().await;
-    assert!(raised(&dropped).await, "b's reference kept the object after b went down");
+    assert!(
+        raised(&dropped).await,
+        "b's reference kept the object after b went down"
+    );
     // The handle on the stopped node fails with a typed error.
     let err = on_b.get("k".into()).await.unwrap_err();
     assert!(
-        matches!(err.kind, RemoteErrorKind::ShuttingDown | RemoteErrorKind::NodeDown),
+        matches!(
+            err.kind,
+            RemoteErrorKind::ShuttingDown | RemoteErrorKind::NodeDown
+        ),
         "{err}"
     );
     shutdown(nodes).await;

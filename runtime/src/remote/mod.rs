@@ -121,7 +121,9 @@ pub trait Interface: Send + Sync + 'static {
     const FINGERPRINT: u64;
     /// The method names, by index.
     const METHODS: &'static [&'static str];
-    /// What [`Remote<Self>`](Remote) dereferences to: one method per trait method.
+    /// What [`Remote<Self>`](Remote) dereferences to: one method per trait method. It must
+    /// be a `#[repr(transparent)]` struct holding only a [`RawRemote`] (checked when a
+    /// `Remote` is made).
     type Proxy: Clone + Send + Sync + 'static;
 
     /// Wraps an untyped reference in the proxy.
@@ -148,21 +150,24 @@ pub trait Implements<S>: Interface {
 ///
 /// Dereferences to the interface's proxy, whose methods return [`Call`]s. See the [module
 /// documentation](self) for the copy rules and the lifetime of the object.
-pub struct Remote<T: ?Sized + Interface> {
-    proxy: T::Proxy,
+pub struct Remote<T: ?Sized> {
+    // Only the untyped reference: a field of type `T::Proxy` would make the compiler lose
+    // `dyn Trait`'s `'static` when it checks that a future holding a `Remote` is `Send`.
+    raw: RawRemote,
     _t: PhantomData<fn() -> Box<T>>,
 }
 
 impl<T: ?Sized + Interface> Remote<T> {
     pub(crate) fn from_raw(raw: RawRemote) -> Self {
+        check_proxy_layout::<T>(&raw);
         Remote {
-            proxy: T::proxy(raw),
+            raw,
             _t: PhantomData,
         }
     }
 
     fn raw(&self) -> &RawRemote {
-        T::raw(&self.proxy)
+        &self.raw
     }
 
     /// The node that owns the object (where its methods run).
@@ -177,18 +182,40 @@ impl<T: ?Sized + Interface> Remote<T> {
     }
 }
 
+/// Checks that `T::Proxy` is a transparent wrapper of [`RawRemote`] (what `#[tern::remote]`
+/// generates: `#[repr(transparent)]`), so that a `&RawRemote` can be viewed as a proxy.
+///
+/// # Panics
+/// When it is not: a hand-written [`Interface`] whose proxy holds more than the reference.
+fn check_proxy_layout<T: ?Sized + Interface>(raw: &RawRemote) {
+    use std::mem::{align_of, size_of};
+    let proxy = T::proxy(raw.clone());
+    let outer = std::ptr::from_ref(&proxy).cast::<u8>();
+    let inner = std::ptr::from_ref(T::raw(&proxy)).cast::<u8>();
+    assert!(
+        size_of::<T::Proxy>() == size_of::<RawRemote>()
+            && align_of::<T::Proxy>() == align_of::<RawRemote>()
+            && std::ptr::eq(outer, inner),
+        "the proxy of `{}` must be a #[repr(transparent)] struct holding only a RawRemote",
+        T::NAME
+    );
+}
+
 impl<T: ?Sized + Interface> Deref for Remote<T> {
     type Target = T::Proxy;
 
     fn deref(&self) -> &T::Proxy {
-        &self.proxy
+        // SAFETY: `from_raw`, the only constructor, checked that `T::Proxy` has the size and
+        // alignment of `RawRemote` and holds it at offset 0: a transparent wrapper, as
+        // `#[tern::remote]` declares it (`#[repr(transparent)]`).
+        unsafe { &*std::ptr::from_ref(&self.raw).cast::<T::Proxy>() }
     }
 }
 
-impl<T: ?Sized + Interface> Clone for Remote<T> {
+impl<T: ?Sized> Clone for Remote<T> {
     fn clone(&self) -> Self {
         Remote {
-            proxy: self.proxy.clone(),
+            raw: self.raw.clone(),
             _t: PhantomData,
         }
     }
@@ -207,9 +234,9 @@ impl<T: ?Sized + Interface> fmt::Debug for Remote<T> {
     }
 }
 
-impl<T: ?Sized + Interface> Serialize for Remote<T> {
+impl<T: ?Sized> Serialize for Remote<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.raw().serialize(s)
+        self.raw.serialize(s)
     }
 }
 

@@ -528,7 +528,9 @@ impl Objects {
                             let from = from.clone();
                             cluster.rt().spawn(async move {
                                 let result = match fut.await {
-                                    Ok(bytes) if bytes.len() > MAX_PAYLOAD => Err(oversize(bytes.len())),
+                                    Ok(bytes) if bytes.len() > MAX_PAYLOAD => {
+                                        Err(oversize(bytes.len()))
+                                    }
                                     other => other.map(Payload),
                                 };
                                 let objects = &node.objects;
