@@ -1,12 +1,13 @@
 //! `#[tern::remote]` between real nodes over QUIC: calls from another node, a callback through
 //! a reference passed as an argument, typed errors, and a `#[migratable]` task that awaits
-//! calls on a remote object (also after moving to the object's owner).
+//! calls on a remote object (also after moving to the object's owner), and one that moves
+//! away and keeps calling the object it left behind.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tern::{migratable, Remote};
+use tern::{migratable, Channel, Remote};
 use tern_tests::cluster::{cluster, shutdown};
 
 /// A key-value store that lives on one node.
@@ -223,5 +224,105 @@ async fn a_migratable_task_awaits_calls_on_a_remote_object() {
             .sum::<u64>(),
         1
     );
+    shutdown(nodes).await;
+}
+
+/// A running total that stays on the node that exposed it.
+#[tern::remote]
+pub trait Ledger {
+    /// Adds `n`; returns the new total.
+    async fn add(&self, n: u64) -> u64;
+    /// Adds `n` after `ms` milliseconds; returns the new total.
+    async fn slow_add(&self, n: u64, ms: u64) -> u64;
+}
+
+struct Book {
+    total: std::sync::atomic::AtomicU64,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Book {
+    fn drop(&mut self) {
+        self.dropped.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tern::remote]
+impl Ledger for Book {
+    async fn add(&self, n: u64) -> u64 {
+        self.total.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n
+    }
+    async fn slow_add(&self, n: u64, ms: u64) -> u64 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        self.add(n).await
+    }
+}
+
+/// Adds what arrives on `input` to `book` (0 means: a slow add of 1), reporting each total on
+/// `totals`; returns where it ended and the last total.
+#[migratable(name = "remote_macro::bookkeeper")]
+async fn bookkeeper(
+    book: Remote<dyn Ledger>,
+    input: Channel<u64>,
+    totals: Channel<u64>,
+) -> (String, u64) {
+    let mut last: u64 = 0;
+    while let Ok(v) = input.recv().await {
+        let v: u64 = v;
+        let total: u64 = if v == 0 {
+            book.slow_add(1, 300).await.expect("slow add")
+        } else {
+            book.add(v).await.expect("add")
+        };
+        totals.send(total).await.expect("report");
+        last = last.max(total);
+    }
+    let here: String = tern::current_node().expect("a node").id().to_string();
+    (here, last)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_moves_away_keeps_calling_the_object_it_left_behind() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let nodes = cluster(&["dd-a", "dd-b", "dd-c"]).await;
+    let dropped = std::sync::Arc::new(AtomicBool::new(false));
+    let book: Remote<dyn Ledger> = nodes[0].expose(Book {
+        total: AtomicU64::new(0),
+        dropped: std::sync::Arc::clone(&dropped),
+    });
+    let input = tern_tests::cluster::name_homed_at(&nodes, "dd-in", &nodes[0]);
+    let totals = tern_tests::cluster::name_homed_at(&nodes, "dd-totals", &nodes[0]);
+    let feed = nodes[0].channel::<u64>(&input);
+    let out = nodes[0].buffered_channel::<u64>(&totals, 8);
+    let task = nodes[0].spawn(bookkeeper(
+        book.clone(),
+        nodes[0].channel(&input),
+        nodes[0].buffered_channel(&totals, 8),
+    ));
+    feed.send(2).await.unwrap();
+    assert_eq!(out.recv().await.unwrap(), 2);
+    // A slow call is in flight when the move is asked for: the move waits for its reply (a
+    // call is never withdrawn), and the call runs once.
+    feed.send(0).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    task.move_to("dd-b").await.expect("move to b");
+    assert_eq!(out.recv().await.unwrap(), 3);
+    task.move_to("dd-c").await.expect("move to c");
+    feed.send(5).await.unwrap();
+    assert_eq!(out.recv().await.unwrap(), 8);
+    feed.close();
+    assert_eq!(task.join().await.unwrap(), ("dd-c".to_owned(), 8));
+    assert_eq!(book.add(0).await.unwrap(), 8, "every call ran exactly once");
+    assert_eq!(book.owner().as_str(), "dd-a");
+    // The task's reference went with it (a → b → c) and was dropped with it; ours is the
+    // last one.
+    drop(book);
+    let mut waited = 0;
+    while !dropped.load(Ordering::SeqCst) && waited < 1000 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert!(dropped.load(Ordering::SeqCst), "the book outlived its last reference");
+    assert_eq!(nodes[0].remote_stats().exposed, 0);
     shutdown(nodes).await;
 }
