@@ -561,3 +561,7 @@ impl Ledger {
         freed
     }
 }
+
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;
