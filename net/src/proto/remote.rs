@@ -57,8 +57,10 @@
 //!   while either of them holds the object.
 //! - **A reference serialized and never deserialized** (a message dropped with a closed
 //!   channel, a snapshot refused before it was decoded) keeps its token: the object leaks
-//!   rather than being freed under a reader that may still come. The runtime releases the
-//!   tokens of snapshots it knows were discarded.
+//!   rather than being freed under a reader that may still come. (A snapshot refused before
+//!   the target decoded it leaks its tokens this way: the source cannot tell whether the
+//!   target adopted them, and cancelling a token the target is adopting would free the object
+//!   under it.)
 //! - **Crashes.** When a node restarts or is declared down, the owner drops the node's
 //!   handles and the tokens it minted (a reference in transit from a dead node is lost with
 //!   it: at most once across a crash), so a dead node never keeps an object alive past the

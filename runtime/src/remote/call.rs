@@ -52,6 +52,18 @@ impl CallSpec {
     }
 }
 
+#[cfg(all(test, tern_loom))]
+impl CallSpec {
+    /// A call to nothing, for models of a task waiting in a call.
+    pub(crate) fn dummy() -> CallSpec {
+        CallSpec {
+            target: RawRemote::from_handle(std::sync::Arc::new(super::Handle::dummy())),
+            method: 0,
+            args: Ok(Vec::new()),
+        }
+    }
+}
+
 impl fmt::Debug for CallSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} on {}", self.describe(), self.target.handle.owner)

@@ -62,6 +62,22 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
+    /// A handle on nothing, for models (its drop tells nobody).
+    #[cfg(all(test, tern_loom))]
+    pub(crate) fn dummy() -> Handle {
+        Handle {
+            owner: NodeId::new("loom").expect("a node id"),
+            obj: ObjectId {
+                incarnation: Incarnation(0),
+                seq: 0,
+            },
+            iface: 0,
+            name: "loom",
+            methods: &[],
+            node: Weak::new(),
+        }
+    }
+
     /// `Trait::method`.
     pub(crate) fn describe(&self, method: u16) -> String {
         let m = self

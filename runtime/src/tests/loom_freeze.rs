@@ -21,17 +21,17 @@ use crate::value::Value;
 
 /// A scheduler that only records what it is given.
 #[derive(Default)]
-struct FakeSched {
-    ready: Mutex<Ready>,
-    cv: Condvar,
+pub(super) struct FakeSched {
+    pub(super) ready: Mutex<Ready>,
+    pub(super) cv: Condvar,
 }
 
 #[derive(Default)]
-struct Ready {
+pub(super) struct Ready {
     #[expect(clippy::vec_box, reason = "tasks move between owners as boxes")]
-    tasks: Vec<Box<Task>>,
+    pub(super) tasks: Vec<Box<Task>>,
     /// The freezer has its task: nothing more will be scheduled before the close.
-    freezer_done: bool,
+    pub(super) freezer_done: bool,
 }
 
 impl Schedule for FakeSched {
@@ -113,7 +113,7 @@ fn freeze(shared: &Arc<TaskShared>, core: &ChanCore, sched: &FakeSched, how: Par
 /// flag is up it hands the task over (`run_task`); otherwise it "runs" it: the task consumes
 /// its response and suspends on a receive of `idle`, a channel nobody sends to. Returns the
 /// value the task consumed, if any.
-fn worker(idle: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
+pub(super) fn worker(idle: &Arc<ChanCore>, sched: &FakeSched) -> Option<u64> {
     let task = {
         let mut r = sched.ready.lock();
         loop {

@@ -5,4 +5,5 @@ mod loom_channel;
 mod loom_freeze;
 mod loom_park;
 mod loom_queue;
+mod loom_remote;
 mod loom_withdraw;
