@@ -35,6 +35,36 @@ impl StoreProxy {
     pub fn put(&self, key: String, value: u64) -> Call<Option<u64>> {
         self.raw.call(1, &(key, value))
     }
+    /// Not generated: a call of a method number the interface does not have.
+    pub fn no_such_method(&self) -> Call<()> {
+        self.raw.call(9, &())
+    }
+    /// Not generated: `put` with arguments of the wrong types.
+    pub fn put_garbage(&self) -> Call<Option<u64>> {
+        self.raw.call(1, &(u8::MAX,))
+    }
+}
+
+/// Another build's `Store`: the same name, another definition (version skew).
+pub trait StoreV2: Send + Sync + 'static {}
+
+impl Interface for dyn StoreV2 {
+    const NAME: &'static str = <dyn Store as Interface>::NAME;
+    const FINGERPRINT: u64 = 0x5707_e002;
+    const METHODS: &'static [&'static str] = &["get", "put"];
+    type Proxy = StoreProxy;
+
+    fn proxy(raw: RawRemote) -> StoreProxy {
+        StoreProxy { raw }
+    }
+
+    fn raw(proxy: &StoreProxy) -> &RawRemote {
+        &proxy.raw
+    }
+
+    fn dispatch(_this: Arc<Self>, method: u16, _args: Vec<u8>) -> Dispatched {
+        Box::pin(async move { Err(tern::remote::__private::unknown_method("StoreV2", method)) })
+    }
 }
 
 impl Interface for dyn Store {
@@ -229,5 +259,33 @@ async fn a_dead_nodes_references_are_released() {
         ),
         "{err}"
     );
+    shutdown(nodes).await;
+}
+
+/// Decodes `bytes` (a `Remote<dyn Store>`) as another build's `StoreV2` on the task's node,
+/// and calls it.
+#[tern::migratable]
+async fn call_as_v2(bytes: Vec<u8>) -> Result<(), RemoteErrorKind> {
+    let v2: Remote<dyn StoreV2> = postcard::from_bytes(&bytes).expect("decodes");
+    let got: Result<Option<u64>, tern::RemoteError> = v2.get("k".into()).await;
+    got.map(|_| ()).map_err(|e| e.kind)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_calls_get_typed_errors_and_the_owner_keeps_serving() {
+    let nodes = cluster(&["bc-a", "bc-b"]).await;
+    let store: Remote<dyn Store> = nodes[0].expose(MapStore::default());
+    let there = pass(&nodes[0], &nodes[1], "bc-1", &store).await;
+    let err = there.no_such_method().await.unwrap_err();
+    assert_eq!(err.kind, RemoteErrorKind::UnknownMethod, "{err}");
+    let err = there.put_garbage().await.unwrap_err();
+    assert_eq!(err.kind, RemoteErrorKind::BadArgs, "{err}");
+    // A reference decoded by a build whose `Store` differs: refused by the owner.
+    let bytes = postcard::to_allocvec(&store).unwrap();
+    let skewed = nodes[1].spawn(call_as_v2(bytes));
+    assert_eq!(skewed.join().await.unwrap(), Err(RemoteErrorKind::Mismatch));
+    // Through all of it the owner kept serving.
+    assert_eq!(there.put("k".into(), 1).await.unwrap(), None);
+    assert_eq!(store.get("k".into()).await.unwrap(), Some(1));
     shutdown(nodes).await;
 }

@@ -243,7 +243,8 @@ struct Book {
 
 impl Drop for Book {
     fn drop(&mut self) {
-        self.dropped.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -322,7 +323,10 @@ async fn a_task_that_moves_away_keeps_calling_the_object_it_left_behind() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         waited += 1;
     }
-    assert!(dropped.load(Ordering::SeqCst), "the book outlived its last reference");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the book outlived its last reference"
+    );
     assert_eq!(nodes[0].remote_stats().exposed, 0);
     shutdown(nodes).await;
 }

@@ -259,7 +259,9 @@ impl<'de, T: ?Sized + Interface> Deserialize<'de> for Remote<T> {
             table::Adoption {
                 owner: wire.owner,
                 obj: wire.obj,
-                iface: wire.iface,
+                // The interface this build calls it through: the owner checks it against its
+                // own (version skew), whatever the sender's build was.
+                iface: T::FINGERPRINT,
                 minter: wire.minter,
                 token: wire.token,
             },
