@@ -50,8 +50,9 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use tern::{Channel, Node, TaskHandle};
+use tern_benches::cluster::{b8_round_trips, b8_unit, block, join, p50_p99, us, Summary};
 use tern_benches::quinn_peers::RawEcho;
-use tern_benches::{flat_group, per_element_group, quick, quick_or, tokio_runtime, Echo, Pinger};
+use tern_benches::{flat_group, per_element_group, quick, quick_or, tokio_runtime, Pinger};
 use tern_net::proto::{encode, ChannelId, Limits, Message, OpId, PartyId, Payload, ToHome};
 use tern_tests::cluster::{cluster, shutdown};
 use tern_tests::{ring_member, Members, Ring};
@@ -69,9 +70,6 @@ const CONCURRENT: usize = 64;
 
 /// Members of B11's ring.
 const RING: u32 = 503;
-
-/// How long a move, an echo or a ring pass may take before the bench calls it a hang.
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Answers every `v` on `input` with `v + 1` on `output`, holding `pad`; returns how many it
 /// answered, the (wrapping) sum of what it answered and a checksum of `pad` when `input` (or
@@ -112,18 +110,6 @@ fn checksum(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Runs `fut` on `rt`, panicking with `what` when it takes longer than [`DEADLINE`].
-fn block<T>(
-    rt: &Runtime,
-    what: impl FnOnce() -> String,
-    fut: impl std::future::Future<Output = T>,
-) -> T {
-    match rt.block_on(async { tokio::time::timeout(DEADLINE, fut).await }) {
-        Ok(v) => v,
-        Err(_) => panic!("hang: {} did not finish within {DEADLINE:?}", what()),
-    }
-}
-
 /// A fresh channel name starting with `prefix` whose home is `home` on every node of `nodes`.
 fn name_homed_at(nodes: &[Node], prefix: &str, home: &Node) -> String {
     static RUN: AtomicUsize = AtomicUsize::new(0);
@@ -135,53 +121,7 @@ fn name_homed_at(nodes: &[Node], prefix: &str, home: &Node) -> String {
     }
 }
 
-/// Awaits a tern task's output.
-fn join<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static>(
-    rt: &Runtime,
-    task: TaskHandle<T>,
-    what: &str,
-) -> T {
-    match block(rt, || format!("join of {what}"), task.join()) {
-        Ok(v) => v,
-        Err(e) => panic!("{what} failed: {e}"),
-    }
-}
-
-/// The median and the 99th percentile of `samples` (sorted in place).
-fn p50_p99(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
 // ---- B8, the unit ----------------------------------------------------------------------------
-
-/// `rounds` round trips between a `Pinger` on `a` and an `Echo` on `b` over rendezvous
-/// channels homed at their receivers (B8's `tern/homes-at-receivers`).
-fn b8_round_trips(rt: &Runtime, nodes: &[Node], rounds: u64) -> Duration {
-    let (a, b) = (&nodes[0], &nodes[1]);
-    let ping = name_homed_at(nodes, "b10-b8-ping", b);
-    let pong = name_homed_at(nodes, "b10-b8-pong", a);
-    let start = Instant::now();
-    let echo = b.spawn(Echo::new(b.channel(&ping), b.channel(&pong)));
-    let pinger = a.spawn(Pinger::new(a.channel(&ping), a.channel(&pong), rounds));
-    assert_eq!(join(rt, pinger, "B8 pinger"), rounds);
-    let elapsed = start.elapsed();
-    assert_eq!(join(rt, echo, "B8 echo"), rounds);
-    elapsed
-}
-
-/// The median over `batches` batches of 50 B8 round trips of the time per round trip.
-fn b8_unit(rt: &Runtime, nodes: &[Node], batches: usize) -> Duration {
-    let mut per: Vec<Duration> = (0..batches)
-        .map(|_| b8_round_trips(rt, nodes, 50) / 50)
-        .collect();
-    p50_p99(&mut per).0
-}
 
 /// The length of the frame of tern's `ToHome::Send` of a `u64` on a rendezvous channel (the
 /// raw quinn echo sends frames this long, as in `cluster_remote.rs`).
@@ -342,19 +282,6 @@ fn move_all(rt: &Runtime, nodes: &[Node], movers: &mut [Mover]) -> Duration {
         m.moved(nodes);
     }
     elapsed
-}
-
-/// What the plain loops measured, for the summary.
-#[derive(Default)]
-struct Summary {
-    lines: Vec<String>,
-}
-
-impl Summary {
-    fn add(&mut self, line: String) {
-        eprintln!("{line}");
-        self.lines.push(line);
-    }
 }
 
 /// Single moves of `mover` timed one by one: p50, p99 and moves/s overall and per direction,
@@ -782,8 +709,5 @@ fn main() {
     b10(&mut c, &rt, &mut summary);
     b11(&mut c, &rt, &mut summary);
     c.final_summary();
-    eprintln!("\n---- summary (plain loops) ----");
-    for line in &summary.lines {
-        eprintln!("{line}");
-    }
+    summary.print();
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tern::{Channel, Cx, Machine, Node, Step};
 pub use tern_tests::Members;
 
+pub mod cluster;
 pub mod quinn_peers;
 
 /// Whether the quick smoke mode is on (`TERN_BENCH_QUICK=1`): smaller problem sizes.
