@@ -3,8 +3,9 @@
 //! A backward data-flow over the structured IR. `live_in(s) = reads(s) ∪ (live_out(s) −
 //! kills(s) − decls(s))`, branches join by union, loops iterate to a fixed point, and a
 //! `break`/`continue` inside plain code adds the live set of its target. At a suspension
-//! point the variables live *after* it (minus the awaited value itself) are exactly the
-//! locals its state variant holds.
+//! point its state variant holds the variables live *after* it (minus the awaited value
+//! itself), plus those live at the head of each loop around it: the resumed code re-enters
+//! those loops through a flag rustc cannot see through (see `Analyzer::stmt`).
 //!
 //! Every stored local must have a type the macro can write into the state enum: a parameter,
 //! a `let` with a written type, a `for` binding over a range, or a hidden iterator. Anything
@@ -97,6 +98,20 @@ impl Analyzer {
                 after.remove(temp);
                 let entry = self.at.entry(*point).or_default();
                 entry.extend(after.iter().copied());
+                // The code that resumes here re-enters every enclosing loop as `if first {
+                // <rest of this iteration> } else { <whole body> }` (see `expand`). rustc's
+                // initialization check cannot see that `first` is true on entry, so to it the
+                // whole body, and the code after the loop by way of its exits, can run
+                // straight after the resume, before the rest of this iteration assigns
+                // anything. A local live at the head of an enclosing loop must therefore be
+                // stored here even when every path from here overwrites it before reading it
+                // (`last = total;` in the loop, `last` read after it): otherwise the resumed
+                // code declares it uninitialized and the task does not compile (E0381).
+                // While the fixed points iterate, `on_continue` of a loop is its head's live
+                // set so far; the last pass over each loop runs with the final one.
+                for t in self.targets.iter().filter(|t| t.is_loop) {
+                    entry.extend(t.on_continue.iter().copied());
+                }
                 self.plain(uses, &[], after)
             }
             StmtKind::If {
@@ -279,4 +294,175 @@ fn scopes(b: &Block, outer: &mut Vec<VarId>, out: &mut BTreeMap<usize, Vec<VarId
         outer.extend(s.decls.iter().copied());
     }
     outer.truncate(mark);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::Lower;
+    use crate::rewrite::Rewriter;
+
+    /// The names stored at each suspension point of `f`, in point order, each sorted.
+    fn stored(f: &str) -> Vec<Vec<String>> {
+        let item: syn::ItemFn = syn::parse_str(f).expect("an fn");
+        let krate: syn::Path = syn::parse_quote!(tern);
+        let mut errors = Vec::new();
+        let mut lower = Lower::new(&mut errors, Rewriter::new(&krate), false);
+        let params = item
+            .sig
+            .inputs
+            .iter()
+            .map(|a| match a {
+                syn::FnArg::Typed(pt) => match &*pt.pat {
+                    syn::Pat::Ident(p) => {
+                        lower.param(p.ident.clone(), (*pt.ty).clone(), p.mutability.is_some())
+                    }
+                    _ => panic!("a plain parameter"),
+                },
+                syn::FnArg::Receiver(_) => panic!("no receiver"),
+            })
+            .collect();
+        let ir = lower.finish(*item.block, params);
+        assert!(errors.is_empty(), "lowering failed");
+        let live = analyze(&ir, &mut errors);
+        assert!(errors.is_empty(), "analysis failed");
+        (0..ir.points.len())
+            .map(|p| {
+                let mut names: Vec<String> = live
+                    .at
+                    .get(&p)
+                    .into_iter()
+                    .flatten()
+                    .map(|&v| ir.vars[v].name.to_string())
+                    .collect();
+                names.sort();
+                names
+            })
+            .collect()
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_local_overwritten_in_a_while_let_and_read_after_it_is_stored_at_every_point() {
+        let s = stored(
+            "async fn keeper(input: Channel<u64>, out: Channel<u64>) -> u64 {
+                let mut last: u64 = 0;
+                while let Ok(v) = input.recv().await {
+                    let v: u64 = v;
+                    let total: u64 = v * 2;
+                    out.send(total).await.ok();
+                    last = total;
+                }
+                last
+            }",
+        );
+        assert_eq!(s[0], names(&["input", "out", "last"]));
+        // Every path from the `send` overwrites `last` before reading it, but the resumed
+        // code re-enters the loop's whole body as far as rustc can tell.
+        assert_eq!(s[1], names(&["input", "out", "last", "total"]));
+    }
+
+    #[test]
+    fn loop_with_break_for_and_nested_loops_store_the_heads_of_all_enclosing_loops() {
+        let s = stored(
+            "async fn f(c: Channel<u64>) -> u64 {
+                let mut last: u64 = 0;
+                loop {
+                    let v: u64 = c.recv().await.unwrap();
+                    last = v;
+                    if v == 0 { break; }
+                }
+                last
+            }",
+        );
+        // Every path from the head overwrites `last` before leaving: not stored.
+        assert_eq!(s[0], names(&["c"]));
+        let s = stored(
+            "async fn f(c: Channel<u64>) -> u64 {
+                let mut last: u64 = 0;
+                loop {
+                    let v: u64 = c.recv().await.unwrap();
+                    if v == 0 { break; }
+                    c.send(v).await.ok();
+                    last = v;
+                }
+                last
+            }",
+        );
+        assert_eq!(s[0], names(&["c", "last"]));
+        assert_eq!(s[1], names(&["c", "last", "v"]));
+        let s = stored(
+            "async fn f(c: Channel<u64>, n: u64) -> u64 {
+                let mut last: u64 = 0;
+                for i in 0..n {
+                    let mut inner: u64 = 0;
+                    loop {
+                        let v: u64 = c.recv().await.unwrap();
+                        inner = v;
+                        if v < 10 { break; }
+                    }
+                    last = inner + i;
+                }
+                last
+            }",
+        );
+        // `last` is overwritten before any read on every path from the `recv`, but it is live
+        // at the head of the outer loop; `inner` is dead at the inner loop's head.
+        assert_eq!(s[0], names(&["c", "i", "last", "__tern_iter0"]));
+    }
+
+    #[test]
+    fn a_local_overwritten_in_one_arm_only_is_stored() {
+        let s = stored(
+            "async fn f(c: Channel<u64>) -> u64 {
+                let mut last: u64 = 0;
+                loop {
+                    let v: u64 = c.recv().await.unwrap();
+                    if v == 0 { break; }
+                    if v % 2 == 0 {
+                        c.send(v).await.ok();
+                        last = v;
+                    } else {
+                        c.send(v + 1).await.ok();
+                    }
+                }
+                last
+            }",
+        );
+        assert_eq!(s[0], names(&["c", "last"]));
+        assert_eq!(s[1], names(&["c", "last", "v"]));
+        assert_eq!(s[2], names(&["c", "last"]));
+    }
+
+    #[test]
+    fn an_overwrite_outside_any_loop_still_kills() {
+        let s = stored(
+            "async fn f(c: Channel<u64>) -> u64 {
+                let mut last: u64 = 1;
+                let v: u64 = c.recv().await.unwrap();
+                last = v;
+                last
+            }",
+        );
+        assert_eq!(s[0], Vec::<String>::new());
+        let s = stored(
+            "async fn f(c: Channel<u64>) -> u64 {
+                let mut x: u64 = 1;
+                loop {
+                    let v: u64 = c.recv().await.unwrap();
+                    if v == 0 { break; }
+                }
+                let y: u64 = c.recv().await.unwrap();
+                x = y;
+                x
+            }",
+        );
+        // `x` is dead from the loop's head on: overwritten after the loop before any read.
+        assert_eq!(s[0], names(&["c"]));
+    }
 }
