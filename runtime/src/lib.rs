@@ -83,7 +83,7 @@ pub use error::{
 };
 pub use handle::{JoinFuture, TaskHandle};
 pub use node::{DrainReport, Node, NodeBuilder, NodeId};
-pub use remote::{Remote, RemoteError, RemoteErrorKind};
+pub use remote::{Remote, RemoteError, RemoteErrorKind, RemoteMap, RemoteVec};
 
 /// The network configuration types a listening node takes (re-exported from `tern-net`).
 pub mod net {

@@ -484,6 +484,45 @@ impl Node {
         crate::Remote::from_raw(crate::remote::RawRemote::from_handle(handle))
     }
 
+    /// Exposes `items` as a lazy remote vector: the owner (this node) keeps them, immutable,
+    /// and readers on any node fetch only what they read, in pages (see
+    /// [`RemoteVec`](crate::RemoteVec)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let node = tern::Node::builder("doc-expose-vec").start().await?;
+    /// let items: tern::RemoteVec<u64> = node.expose_vec((0..1_000).collect());
+    /// assert_eq!(items.page(998, 10).await?, [998, 999]);
+    /// # node.shutdown().await; Ok(()) }
+    /// ```
+    pub fn expose_vec<T>(&self, items: Vec<T>) -> crate::RemoteVec<T>
+    where
+        T: serde::Serialize + Send + Sync + 'static,
+    {
+        crate::RemoteVec::expose(self, items)
+    }
+
+    /// Exposes `map` as a lazy remote map: the owner (this node) keeps it, immutable, and
+    /// readers on any node fetch only what they read, in pages in key order (see
+    /// [`RemoteMap`](crate::RemoteMap)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::collections::BTreeMap;
+    /// let node = tern::Node::builder("doc-expose-map").start().await?;
+    /// let map: tern::RemoteMap<u32, String> =
+    ///     node.expose_map(BTreeMap::from([(1, "one".to_owned()), (2, "two".to_owned())]));
+    /// assert_eq!(map.get(&2).await?.as_deref(), Some("two"));
+    /// # node.shutdown().await; Ok(()) }
+    /// ```
+    pub fn expose_map<K, V>(&self, map: std::collections::BTreeMap<K, V>) -> crate::RemoteMap<K, V>
+    where
+        K: serde::Serialize + serde::de::DeserializeOwned + Ord + Send + Sync + 'static,
+        V: serde::Serialize + Send + Sync + 'static,
+    {
+        crate::RemoteMap::expose(self, map)
+    }
+
     /// Counters of this node's remote objects and calls.
     pub fn remote_stats(&self) -> crate::remote::RemoteStats {
         self.inner.objects.stats_snapshot()

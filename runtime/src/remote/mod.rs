@@ -85,6 +85,7 @@
 //! [`RemoteErrorKind::NodeDown`].
 
 mod call;
+pub mod collections;
 mod table;
 
 use std::fmt;
@@ -99,6 +100,7 @@ use tern_net::proto::remote::{MinterId, ObjectId};
 
 pub use call::Call;
 pub(crate) use call::CallSpec;
+pub use collections::{RemoteMap, RemoteMapIter, RemoteVec, RemoteVecIter, DEFAULT_PAGE, MAX_PAGE};
 pub(crate) use table::{Handle, Objects};
 
 use crate::task::TaskReport;
