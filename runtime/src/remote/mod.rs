@@ -475,8 +475,17 @@ pub mod __private {
         bytes: &[u8],
         method: &str,
     ) -> Result<A, Fault> {
-        match postcard::from_bytes(bytes) {
-            Ok(args) => Ok(args),
+        // Every byte must belong to the arguments: a prefix of another method's arguments
+        // (a caller of another version) must not decode as these.
+        match postcard::take_from_bytes(bytes) {
+            Ok((args, [])) => Ok(args),
+            Ok((_, rest)) => Err(Fault::new(
+                FaultKind::BadArgs,
+                format!(
+                    "the arguments of {method} decode with {} bytes left over",
+                    rest.len()
+                ),
+            )),
             Err(e) => Err(Fault::new(
                 FaultKind::BadArgs,
                 format!("the arguments of {method} do not decode: {e}"),

@@ -475,12 +475,14 @@ impl Objects {
             }
             .await;
             match out {
+                // The same cap on every path, so a call means the same wherever it comes from.
+                Ok(Ok(bytes)) if bytes.len() > MAX_PAYLOAD => Err(oversize(bytes.len())),
                 Ok(r) => r,
                 Err((message, location)) => {
                     node.objects.stats.faults.fetch_add(1, Ordering::Relaxed);
                     let report = TaskReport {
                         node: node.id.to_string(),
-                        task: String::new(),
+                        task: format!("a call of {describe}"),
                         task_type: describe.clone(),
                         suspension_point: None,
                         frames: Vec::new(),
@@ -543,12 +545,7 @@ impl Objects {
                             let node = Arc::clone(node);
                             let from = from.clone();
                             cluster.rt().spawn(async move {
-                                let result = match fut.await {
-                                    Ok(bytes) if bytes.len() > MAX_PAYLOAD => {
-                                        Err(oversize(bytes.len()))
-                                    }
-                                    other => other.map(Payload),
-                                };
+                                let result = fut.await.map(Payload);
                                 let objects = &node.objects;
                                 let keep = objects.state.lock().served.finish(&from, call, &result);
                                 let Some(c) = node.cluster.as_ref().filter(|_| keep) else {
