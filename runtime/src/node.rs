@@ -53,9 +53,22 @@ pub struct NodeBuilder {
     quic: QuicConfig,
     grace: Duration,
     max_tasks: Option<u64>,
+    capture_locals: bool,
 }
 
 impl NodeBuilder {
+    /// Keeps the state of each task's running frame as of its last resume, so that the
+    /// [`TaskReport`](crate::TaskReport) of a task that panics shows the locals its innermost
+    /// frame resumed with, not only those of the frames suspended below it (default: off).
+    ///
+    /// A frame's locals live on the stack while it runs and are unwound by its panic; this
+    /// keeps their `Debug` text from the last resume instead, which costs a format of the
+    /// frame's state on every resume: for debugging, not for production hot paths.
+    pub fn capture_locals(mut self, on: bool) -> Self {
+        self.capture_locals = on;
+        self
+    }
+
     /// The number of worker threads (default: the number of available cores).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n.max(1));
@@ -168,6 +181,7 @@ impl NodeBuilder {
         };
         let exec = Executor::start(Arc::from(id.as_str()), workers, on_start)
             .map_err(|e| NodeError::Spawn(e.to_string()))?;
+        exec.set_capture_locals(self.capture_locals);
         let grace = self.grace;
         let mut inbox = None;
         let incarnation = mesh.as_ref().map_or_else(
@@ -445,6 +459,7 @@ impl Node {
             quic: QuicConfig::default(),
             grace: Duration::from_secs(10),
             max_tasks: None,
+            capture_locals: false,
         }
     }
 

@@ -6,13 +6,15 @@
 //! A note on frame states: a `#[migratable]` frame that is running when it panics reports
 //! `name (running)` and no locals (its locals are out of its state while it runs); frames
 //! suspended below it — here the outer frame, awaiting the nested call that panicked — report
-//! theirs. The first test relies on that: its local `marker` is in the outer frame.
+//! theirs. The first test relies on that: its local `marker` is in the outer frame. A node
+//! built with `capture_locals(true)` keeps the running frame's state as of its last resume,
+//! and reports that instead (the second test).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tern::{Channel, JoinError, Remote, RemoteErrorKind};
-use tern_tests::cluster::{cluster, shutdown};
+use tern_tests::cluster::{cluster, cluster_with, shutdown};
 
 /// A value the failing task holds in a local, looked for in its report.
 const MARKER: u64 = 7_654_321;
@@ -78,6 +80,44 @@ async fn a_task_that_panics_after_moving_reports_where_and_what() {
         report.frames[0].state.contains(&MARKER.to_string())
             && report.frames[0].state.contains("total: 13"),
         "the outer frame does not show its locals `marker` and `total`: {report}"
+    );
+    shutdown(nodes).await;
+}
+
+/// Adds what it receives to `total`, holding [`MARKER`]; panics on 13 (one frame only).
+#[tern::migratable(name = "remote_postmortem::flat")]
+async fn flat(input: Channel<u64>) -> u64 {
+    let marker: u64 = MARKER;
+    let mut total: u64 = 0;
+    while let Ok(v) = input.recv().await {
+        if v == 13 {
+            panic!("unlucky number after a total of {total}");
+        }
+        total += v;
+    }
+    total + marker
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_captured_locals_the_frame_that_panicked_shows_its_own() {
+    let nodes = cluster_with(&["pm-cap-a", "pm-cap-b"], |b| b.capture_locals(true)).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let input = a.channel::<u64>("pm-cap-input");
+    let task = a.spawn(flat(input.clone()));
+    input.send(5).await.unwrap();
+    task.move_to(b.id().as_str()).await.unwrap();
+    input.send(8).await.unwrap();
+    input.send(13).await.unwrap();
+    let report = match task.join().await {
+        Err(JoinError::Failed(report)) => report,
+        other => panic!("the task did not fail: {other:?}"),
+    };
+    assert_eq!(report.node, b.id().as_str(), "{report}");
+    assert_eq!(report.frames.len(), 1, "{report}");
+    let state = &report.frames[0].state;
+    assert!(
+        state.contains(&MARKER.to_string()) && state.contains("total: 13"),
+        "the frame that panicked does not show the locals it resumed with: {report}"
     );
     shutdown(nodes).await;
 }

@@ -111,10 +111,12 @@ fn print_traceback(report: &TaskReport) {
     }
 }
 
-/// Starts a node listening on loopback.
+/// Starts a node listening on loopback. It keeps each running frame's state as of its last
+/// resume (`capture_locals`), so the frame that panics shows its locals too.
 async fn listening(id: &str) -> Result<Node, Box<dyn Error>> {
     let node = Node::builder(id)
         .workers(1)
+        .capture_locals(true)
         .listen("127.0.0.1:0".parse()?)
         .start()
         .await?;

@@ -62,6 +62,9 @@ pub(crate) struct Executor {
     pub(crate) timer: Timer,
     shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Keep the running frame's state text as of each resume, for post-mortems
+    /// (`NodeBuilder::capture_locals`).
+    capture_locals: AtomicBool,
 }
 
 struct Local {
@@ -114,6 +117,12 @@ impl Schedule for Executor {
 impl Executor {
     /// Creates the executor and starts `workers` threads (and the timer thread).
     /// `on_start` runs first on every thread (it sets the thread's current node).
+    /// Keeps (or stops keeping) the running frame's state text as of each resume, so that a
+    /// panic's report shows the locals the frame resumed with.
+    pub(crate) fn set_capture_locals(&self, on: bool) {
+        self.capture_locals.store(on, Ordering::Relaxed);
+    }
+
     pub(crate) fn start(
         node: Arc<str>,
         workers: usize,
@@ -129,6 +138,7 @@ impl Executor {
             idle: Idle::default(),
             timer: Timer::default(),
             shutdown: AtomicBool::new(false),
+            capture_locals: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::with_capacity(workers + 1);
@@ -340,10 +350,15 @@ impl Executor {
                 task.finish(JoinOutcome::Output(crate::value::Value::Unit));
                 return;
             };
+            // A plain load (no locked instruction); the format only when asked for.
+            let resumed_from = self
+                .capture_locals
+                .load(Ordering::Relaxed)
+                .then(|| frame.debug_state());
             let step = catch_unwind(AssertUnwindSafe(|| frame.resume(&mut cx)));
             match step {
                 Err(payload) => {
-                    let report = report(&task, &*payload, self.node_name());
+                    let report = report(&task, &*payload, self.node_name(), resumed_from);
                     tracing::debug!(task = %task.shared.id, "task panicked");
                     task.finish(JoinOutcome::Failed(Box::new(report)));
                     return;
@@ -423,8 +438,16 @@ impl Executor {
     }
 }
 
-/// The post-mortem of a task that panicked.
-fn report(task: &Task, payload: &(dyn std::any::Any + Send), node: &str) -> TaskReport {
+/// The post-mortem of a task that panicked. `resumed_from` is the running frame's state text
+/// as of its last resume, when the node keeps it: the frame's own state is gone by the time
+/// it panics (its locals lived on the unwound stack).
+fn report(
+    task: &Task,
+    payload: &(dyn std::any::Any + Send),
+    node: &str,
+    resumed_from: Option<String>,
+) -> TaskReport {
+    let last = task.frames.iter().count().saturating_sub(1);
     TaskReport {
         node: node.to_owned(),
         task: task.shared.id.to_string(),
@@ -437,9 +460,15 @@ fn report(task: &Task, payload: &(dyn std::any::Any + Send), node: &str) -> Task
         frames: task
             .frames
             .iter()
-            .map(|f| FrameReport {
+            .enumerate()
+            .map(|(i, f)| FrameReport {
                 task_type: f.type_key().to_owned(),
-                state: f.debug_state(),
+                state: match (&resumed_from, i == last) {
+                    (Some(state), true) => format!(
+                        "{state}\n(the state it resumed with: it panicked before its next suspension point)"
+                    ),
+                    _ => f.debug_state(),
+                },
             })
             .collect(),
         panic: Some(PanicReport {
