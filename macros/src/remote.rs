@@ -440,8 +440,8 @@ fn interface(t: syn::ItemTrait) -> Result<TokenStream, Vec<syn::Error>> {
         }
 
         impl<S: #ident> ::tern::remote::Implements<S> for dyn #ident {
-            fn wrap(obj: S) -> ::std::sync::Arc<dyn #ident> {
-                ::std::sync::Arc::new(obj)
+            fn wrap(obj: ::std::sync::Arc<S>) -> ::std::sync::Arc<dyn #ident> {
+                obj
             }
         }
 

@@ -495,7 +495,55 @@ impl Node {
     where
         T: ?Sized + crate::remote::Implements<S>,
     {
-        let handle = self.inner.objects.expose::<T, S>(&self.inner, obj);
+        let handle = self
+            .inner
+            .objects
+            .expose::<T, S>(&self.inner, Arc::new(obj), None);
+        crate::Remote::from_raw(crate::remote::RawRemote::from_handle(handle))
+    }
+
+    /// Like [`expose`](Self::expose), for an object that can also be copied:
+    /// [`Remote::fetch`](crate::Remote::fetch) brings a copy of it (as of the call) to the
+    /// caller, when a task wants the data itself rather than calls on it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// #[tern::remote]
+    /// pub trait Settings {
+    ///     async fn get(&self, key: String) -> Option<String>;
+    /// }
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Table(Vec<(String, String)>);
+    /// #[tern::remote]
+    /// impl Settings for Table {
+    ///     async fn get(&self, key: String) -> Option<String> {
+    ///         self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+    ///     }
+    /// }
+    /// let node = tern::Node::builder("doc-fetchable").start().await?;
+    /// let table = Table(vec![("mode".into(), "fast".into())]);
+    /// let settings: tern::Remote<dyn Settings> = node.expose_fetchable(table);
+    /// assert_eq!(settings.get("mode".into()).await?.as_deref(), Some("fast"));
+    /// let copy: Table = settings.fetch().await?;          // the whole object, copied
+    /// assert_eq!(copy, Table(vec![("mode".into(), "fast".into())]));
+    /// # node.shutdown().await; Ok(()) }
+    /// ```
+    pub fn expose_fetchable<T, S>(&self, obj: S) -> crate::Remote<T>
+    where
+        T: ?Sized + crate::remote::Implements<S>,
+        S: serde::Serialize + Send + Sync + 'static,
+    {
+        let obj = Arc::new(obj);
+        let copy = Arc::clone(&obj);
+        let fetch = crate::remote::Fetch {
+            ty: crate::channel::type_fingerprint::<S>(),
+            type_name: std::any::type_name::<S>(),
+            encode: Box::new(move || postcard::to_allocvec(&*copy)),
+        };
+        let handle = self
+            .inner
+            .objects
+            .expose::<T, S>(&self.inner, obj, Some(fetch));
         crate::Remote::from_raw(crate::remote::RawRemote::from_handle(handle))
     }
 

@@ -100,8 +100,8 @@ impl Interface for dyn Store {
 }
 
 impl<S: Store> Implements<S> for dyn Store {
-    fn wrap(obj: S) -> Arc<dyn Store> {
-        Arc::new(obj)
+    fn wrap(obj: Arc<S>) -> Arc<dyn Store> {
+        obj
     }
 }
 

@@ -330,3 +330,55 @@ async fn a_task_that_moves_away_keeps_calling_the_object_it_left_behind() {
     assert_eq!(nodes[0].remote_stats().exposed, 0);
     shutdown(nodes).await;
 }
+
+/// Prices, on one node.
+#[tern::remote]
+pub trait Catalog {
+    /// The price of `item`, if listed.
+    async fn price(&self, item: String) -> Option<u64>;
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PriceList(BTreeMap<String, u64>);
+
+#[tern::remote]
+impl Catalog for PriceList {
+    async fn price(&self, item: String) -> Option<u64> {
+        self.0.get(&item).copied()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_copies_a_fetchable_object_to_the_caller() {
+    let nodes = cluster(&["fe-a", "fe-b"]).await;
+    let list = PriceList(BTreeMap::from([
+        ("bolt".to_owned(), 3),
+        ("gear".to_owned(), 12),
+    ]));
+    let catalog = hand_over(
+        &nodes[0],
+        &nodes[1],
+        "fe-refs",
+        nodes[0].expose_fetchable::<dyn Catalog, _>(list.clone()),
+    )
+    .await;
+    assert_eq!(catalog.price("gear".into()).await.unwrap(), Some(12));
+    // The whole object, copied to b.
+    let copy: PriceList = catalog.fetch().await.unwrap();
+    assert_eq!(copy, list);
+    // As another type: refused by the owner.
+    let err = catalog.fetch::<Vec<u64>>().await.unwrap_err();
+    assert_eq!(err.kind, tern::RemoteErrorKind::Mismatch, "{err}");
+    // An object exposed with `expose` is only called, never copied.
+    let store = hand_over(
+        &nodes[0],
+        &nodes[1],
+        "fe-store",
+        nodes[0].expose::<dyn Store, _>(MapStore::default()),
+    )
+    .await;
+    let err = store.fetch::<u64>().await.unwrap_err();
+    assert_eq!(err.kind, tern::RemoteErrorKind::UnknownMethod, "{err}");
+    assert!(err.method.ends_with("::fetch"), "{err}");
+    shutdown(nodes).await;
+}

@@ -152,8 +152,8 @@ impl Interface for dyn Paged {
 }
 
 impl<S: Paged> Implements<S> for dyn Paged {
-    fn wrap(obj: S) -> Arc<dyn Paged> {
-        Arc::new(obj)
+    fn wrap(obj: Arc<S>) -> Arc<dyn Paged> {
+        obj
     }
 }
 

@@ -101,7 +101,7 @@ use tern_net::proto::remote::{MinterId, ObjectId};
 pub use call::Call;
 pub(crate) use call::CallSpec;
 pub use collections::{RemoteMap, RemoteMapIter, RemoteVec, RemoteVecIter, DEFAULT_PAGE, MAX_PAGE};
-pub(crate) use table::{Handle, Objects};
+pub(crate) use table::{Fetch, Handle, Objects};
 
 use crate::task::TaskReport;
 use crate::NodeId;
@@ -144,8 +144,8 @@ pub trait Interface: Send + Sync + 'static {
 /// `S` can be exposed as the interface `Self` (generated for every `S` that implements the
 /// trait).
 pub trait Implements<S>: Interface {
-    /// Puts `obj` behind the interface.
-    fn wrap(obj: S) -> Arc<Self>;
+    /// Puts `obj` behind the interface (an unsizing coercion: the allocation is shared).
+    fn wrap(obj: Arc<S>) -> Arc<Self>;
 }
 
 /// A reference to an object exposed on some node of the cluster, usable from every node.
@@ -175,6 +175,16 @@ impl<T: ?Sized + Interface> Remote<T> {
     /// The node that owns the object (where its methods run).
     pub fn owner(&self) -> &NodeId {
         &self.raw().handle.owner
+    }
+
+    /// A copy of the object itself, as of the call, decoded as `S` — for an object exposed
+    /// with [`Node::expose_fetchable`](crate::Node::expose_fetchable), when the caller wants
+    /// the data rather than calls on it. `S` must be the object's type (checked by the owner:
+    /// [`RemoteErrorKind::Mismatch`] otherwise); an object exposed with `expose` cannot be
+    /// copied ([`RemoteErrorKind::UnknownMethod`]).
+    pub fn fetch<S: DeserializeOwned + Send + 'static>(&self) -> Call<S> {
+        let ty = crate::channel::type_fingerprint::<S>();
+        self.raw.call(table::FETCH_METHOD, &(ty,))
     }
 
     /// Whether `a` and `b` refer to the same object.

@@ -48,7 +48,20 @@ pub(crate) struct Exposed {
     methods: &'static [&'static str],
     iface: u64,
     call: Box<dyn Fn(u16, Vec<u8>) -> Dispatched + Send + Sync>,
+    /// For objects exposed with `expose_fetchable`: the type fingerprint of the object's
+    /// concrete type, and how to encode a copy of it.
+    fetch: Option<Fetch>,
 }
+
+/// How a fetchable object is copied for a caller.
+pub(crate) struct Fetch {
+    pub(crate) ty: u64,
+    pub(crate) type_name: &'static str,
+    pub(crate) encode: Box<dyn Fn() -> Result<Vec<u8>, postcard::Error> + Send + Sync>,
+}
+
+/// The method number a `Remote::fetch` call uses (no interface has that many methods).
+pub(crate) const FETCH_METHOD: u16 = u16::MAX;
 
 /// One node's handle on a remote object: what one deserialization (or the `expose`) made.
 /// Clones of a `Remote` share it; dropping the last releases it at the owner.
@@ -80,11 +93,14 @@ impl Handle {
 
     /// `Trait::method`.
     pub(crate) fn describe(&self, method: u16) -> String {
-        let m = self
-            .methods
-            .get(usize::from(method))
-            .copied()
-            .unwrap_or("?");
+        let m = match method {
+            FETCH_METHOD => "fetch",
+            _ => self
+                .methods
+                .get(usize::from(method))
+                .copied()
+                .unwrap_or("?"),
+        };
         format!("{}::{m}", self.name)
     }
 
@@ -311,7 +327,8 @@ impl Objects {
     pub(crate) fn expose<T: ?Sized + Implements<S>, S>(
         &self,
         node: &Arc<NodeInner>,
-        obj: S,
+        obj: Arc<S>,
+        fetch: Option<Fetch>,
     ) -> Arc<Handle> {
         let this: Arc<T> = T::wrap(obj);
         let exposed = Arc::new(Exposed {
@@ -319,6 +336,7 @@ impl Objects {
             methods: T::METHODS,
             iface: T::FINGERPRINT,
             call: Box::new(move |method, args| T::dispatch(Arc::clone(&this), method, args)),
+            fetch,
         });
         let obj = {
             let mut st = self.state.lock();
@@ -466,7 +484,11 @@ impl Objects {
                 .copied()
                 .unwrap_or("?")
         );
-        let fut = crate::node::with_current(node, || (exposed.call)(method, args));
+        let fut = if method == FETCH_METHOD {
+            fetch_copy(&exposed, &self.me, &args)
+        } else {
+            crate::node::with_current(node, || (exposed.call)(method, args))
+        };
         let node = Arc::clone(node);
         Ok(Box::pin(async move {
             let out = CatchUnwind {
@@ -655,6 +677,36 @@ impl Objects {
         }
         drop(freed);
     }
+}
+
+/// A `Remote::fetch`: a copy of the object, if it was exposed fetchable as the type the caller
+/// asks for (`args`: the fingerprint of that type).
+fn fetch_copy(exposed: &Arc<Exposed>, me: &NodeId, args: &[u8]) -> Dispatched {
+    let asked: Result<(u64,), Fault> = super::__private::decode_args(args, "Remote::fetch");
+    let outcome = match (asked, &exposed.fetch) {
+        (Err(f), _) => Err(f),
+        (Ok(_), None) => Err(Fault::new(
+            FaultKind::UnknownMethod,
+            format!(
+                "the {} on {me} was not exposed with `expose_fetchable`: it cannot be copied",
+                exposed.name
+            ),
+        )),
+        (Ok((ty,)), Some(f)) if ty != f.ty => Err(Fault::new(
+            FaultKind::Mismatch,
+            format!(
+                "the {} on {me} is a `{}`, not the type the caller asked for",
+                exposed.name, f.type_name
+            ),
+        )),
+        (Ok(_), Some(f)) => (f.encode)().map_err(|e| {
+            Fault::new(
+                FaultKind::BadResult,
+                format!("a copy of the `{}` does not encode: {e}", f.type_name),
+            )
+        }),
+    };
+    Box::pin(async move { outcome })
 }
 
 /// Takes a freed object out of the table, to be dropped once the lock is released.
