@@ -115,14 +115,14 @@ impl Schedule for Executor {
 }
 
 impl Executor {
-    /// Creates the executor and starts `workers` threads (and the timer thread).
-    /// `on_start` runs first on every thread (it sets the thread's current node).
     /// Keeps (or stops keeping) the running frame's state text as of each resume, so that a
     /// panic's report shows the locals the frame resumed with.
     pub(crate) fn set_capture_locals(&self, on: bool) {
         self.capture_locals.store(on, Ordering::Relaxed);
     }
 
+    /// Creates the executor and starts `workers` threads (and the timer thread).
+    /// `on_start` runs first on every thread (it sets the thread's current node).
     pub(crate) fn start(
         node: Arc<str>,
         workers: usize,

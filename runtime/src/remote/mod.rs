@@ -73,6 +73,15 @@
 //!   panicked, a [`TaskReport`] with the panic. A panic inside a method is an error for its
 //!   caller; the owner keeps running.
 //!
+//! # Copies and collections
+//!
+//! When a task wants the data itself rather than calls on it, expose the object with
+//! [`Node::expose_fetchable`](crate::Node::expose_fetchable): [`Remote::fetch`] then brings a
+//! copy of it to the caller. Large collections stay put and are read lazily:
+//! [`Node::expose_vec`](crate::Node::expose_vec) and
+//! [`Node::expose_map`](crate::Node::expose_map) give a [`RemoteVec`] or [`RemoteMap`] whose
+//! `len`, `get` and `iter` fetch what is used, in pages (see [`collections`]).
+//!
 //! # Lifetime
 //!
 //! The owner counts the references each node holds, and the references in transit (see
