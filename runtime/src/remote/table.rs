@@ -60,6 +60,15 @@ pub(crate) struct Fetch {
     pub(crate) encode: Box<dyn Fn() -> Result<Vec<u8>, postcard::Error> + Send + Sync>,
 }
 
+/// `Trait::method` for method number `method` of the interface `name`.
+fn describe(name: &str, methods: &[&str], method: u16) -> String {
+    let m = match method {
+        FETCH_METHOD => "fetch",
+        _ => methods.get(usize::from(method)).copied().unwrap_or("?"),
+    };
+    format!("{name}::{m}")
+}
+
 /// The method number a `Remote::fetch` call uses (no interface has that many methods).
 pub(crate) const FETCH_METHOD: u16 = u16::MAX;
 
@@ -93,15 +102,7 @@ impl Handle {
 
     /// `Trait::method`.
     pub(crate) fn describe(&self, method: u16) -> String {
-        let m = match method {
-            FETCH_METHOD => "fetch",
-            _ => self
-                .methods
-                .get(usize::from(method))
-                .copied()
-                .unwrap_or("?"),
-        };
-        format!("{}::{m}", self.name)
+        describe(self.name, self.methods, method)
     }
 
     pub(crate) fn error(
@@ -281,7 +282,7 @@ struct State {
 pub(crate) struct RemoteStatsCounters {
     pub(crate) calls_out: AtomicU64,
     pub(crate) calls_in: AtomicU64,
-    pub(crate) faults: AtomicU64,
+    pub(crate) panics: AtomicU64,
     pub(crate) reply_bytes_out: AtomicU64,
     pub(crate) reply_bytes_in: AtomicU64,
     pub(crate) freed: AtomicU64,
@@ -363,7 +364,7 @@ impl Objects {
             freed: get(&s.freed),
             calls_out: get(&s.calls_out),
             calls_in: get(&s.calls_in),
-            panics: get(&s.faults),
+            panics: get(&s.panics),
             reply_bytes_out: get(&s.reply_bytes_out),
             reply_bytes_in: get(&s.reply_bytes_in),
             unknown_refs: get(&s.unknown_refs),
@@ -475,15 +476,7 @@ impl Objects {
             ));
         }
         self.stats.calls_in.fetch_add(1, Ordering::Relaxed);
-        let describe = format!(
-            "{}::{}",
-            exposed.name,
-            exposed
-                .methods
-                .get(usize::from(method))
-                .copied()
-                .unwrap_or("?")
-        );
+        let describe = describe(exposed.name, exposed.methods, method);
         let fut = if method == FETCH_METHOD {
             fetch_copy(&exposed, &self.me, &args)
         } else {
@@ -501,7 +494,7 @@ impl Objects {
                 Ok(Ok(bytes)) if bytes.len() > MAX_PAYLOAD => Err(oversize(bytes.len())),
                 Ok(r) => r,
                 Err((message, location)) => {
-                    node.objects.stats.faults.fetch_add(1, Ordering::Relaxed);
+                    node.objects.stats.panics.fetch_add(1, Ordering::Relaxed);
                     let report = TaskReport {
                         node: node.id.to_string(),
                         task: format!("a call of {describe}"),
